@@ -1,0 +1,1 @@
+"""Subcommands of the ``edgescribe`` CLI (see ``edgescribe.cli``)."""

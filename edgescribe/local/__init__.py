@@ -1,0 +1,1 @@
+"""The local stack: the cloud's shape on one machine (moto server, event-source poller, Triton)."""
