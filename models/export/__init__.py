@@ -1,0 +1,1 @@
+"""ONNX export and INT8 quantization (PyTorch + onnxruntime tooling). Never imported by serving paths."""

@@ -1,0 +1,1 @@
+"""Training code (PyTorch). Never imported by serving paths."""
