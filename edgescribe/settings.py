@@ -79,3 +79,54 @@ class ResourceNames:
 def names_from_environment() -> ResourceNames:
     """Names for the stack this process runs in (``EDGESCRIBE_STACK``, default ``local``)."""
     return ResourceNames(stack=os.environ.get("EDGESCRIBE_STACK", "local"))
+
+
+@dataclass(frozen=True)
+class TableKeys:
+    """Key schema of one DynamoDB table: every attribute named here is a string (``S``).
+
+    The local stack and the Pulumi program both build tables from ``TABLE_KEYS``, and the functions
+    read and write items with these attribute names, so a key can never drift between them.
+    """
+
+    partition_key: str
+    sort_key: str | None = None
+    #: Attribute DynamoDB's TTL sweeps expired items by (epoch seconds), if the table has one.
+    ttl_attribute: str | None = None
+
+
+#: Key schemas by the ``ResourceNames`` field that names the table.
+#: The idempotency table uses the attribute names of powertools' ``DynamoDBPersistenceLayer``
+#: (``id`` and ``expiration``), so its defaults and this schema agree.
+TABLE_KEYS: dict[str, TableKeys] = {
+    "idempotency_table": TableKeys(partition_key="id", ttl_attribute="expiration"),
+    "jobs_table": TableKeys(partition_key="job_id", ttl_attribute="expires_at"),
+    "devices_table": TableKeys(partition_key="device_id"),
+}
+
+
+#: One cloud function per handler. Infra names each ``edgescribe-<stack>-<function>``; a CLI that
+#: invokes one in the cloud (e.g. model distribution) derives the same name from here.
+FUNCTIONS: tuple[str, ...] = (
+    "batch-transcription",
+    "api",
+    "retraining-trigger",
+    "model-distribution",
+)
+
+
+def function_name(stack: str, function: str) -> str:
+    """Physical name of one cloud function (``function`` is one of ``FUNCTIONS``)."""
+    if function not in FUNCTIONS:
+        raise ValueError(f"unknown function {function!r}; expected one of {FUNCTIONS}")
+    return f"{PROJECT}-{stack}-{function}"
+
+
+#: Where GPU inference lives, as infra tells the functions (absent locally: in-process onnxruntime).
+#: ``EDGESCRIBE_INFERENCE_BACKEND`` is ``sagemaker-triton`` (``EDGESCRIBE_SAGEMAKER_ENDPOINT`` names the
+#: endpoint), ``triton-http`` (``EDGESCRIBE_TRITON_URL`` is the internal load balancer) or
+#: ``onnxruntime``; ``EDGESCRIBE_TRITON_MODEL`` is the model name inside Triton's repository.
+INFERENCE_BACKEND_VARIABLE = "EDGESCRIBE_INFERENCE_BACKEND"
+SAGEMAKER_ENDPOINT_VARIABLE = "EDGESCRIBE_SAGEMAKER_ENDPOINT"
+TRITON_URL_VARIABLE = "EDGESCRIBE_TRITON_URL"
+TRITON_MODEL_VARIABLE = "EDGESCRIBE_TRITON_MODEL"

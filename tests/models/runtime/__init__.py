@@ -1,0 +1,1 @@
+"""Tests for the torch-free runtime (``models/runtime``)."""
