@@ -3,11 +3,12 @@
 Routes (served by ``functions/api``; see docs/decisions/0400-edge-agent.md):
 
 * ``GET  /v1/devices/{id}/model?current=N`` → ``{action: none|update|rollback, manifest, url}``
-  (+ optional ``rollback_directive`` and ``trust_root``, signed documents, see ``edge.trust``);
+  (+ ``rollback``: the signed directive, and optional ``trust_root``; see ``edge.trust``);
 * ``POST /v1/devices/{id}/heartbeat``       ← ``{version, health, queue_depth, last_error, ...}``;
-* ``POST /v1/transcriptions``               ← a short clip → ``Transcript`` JSON;
-* ``POST /v1/feedback``                     ← a correction (``Idempotency-Key`` header);
-* ``POST /v1/devices/{id}/transcripts``     ← a transcript produced offline (``Idempotency-Key``).
+* ``POST /v1/transcriptions``               ← a short clip (raw audio body) → ``Transcript`` JSON;
+* ``POST /v1/feedback``                     ← a correction; idempotent by its ``feedback_id``;
+* ``POST /v1/devices/{id}/transcripts``     ← a transcript produced offline
+  (``{transcript, produced_at, cloud_error}``; idempotent by transcript id and ``Idempotency-Key``).
 
 Every request carries ``Authorization: Bearer <device JWT>``. Failures map onto the two families in
 ``edge.errors``: ``TransientError`` (connection, timeout, 5xx, 408, 429 → back off and retry) and
@@ -26,10 +27,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from edge.errors import LinkError, MalformedManifestError, RequestRejectedError, ServerUnavailableError
+from edge.errors import (
+    LinkError,
+    MalformedManifestError,
+    RequestRejectedError,
+    ServerUnavailableError,
+)
 from models.runtime.transcript import Transcript
 
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+AUDIO_MIME_TYPES = {
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "opus": "audio/opus",
+    "mp3": "audio/mpeg",
+    "m4a": "audio/mp4",
+    "aac": "audio/aac",
+    "webm": "audio/webm",
+}
 OfferAction = Literal["none", "update", "rollback"]
 
 
@@ -77,7 +93,11 @@ class DeviceClient:
     def get_model_offer(self, current_version: int) -> ModelOffer:
         path = f"v1/devices/{urllib.parse.quote(self.device_id)}/model?current={current_version}"
         payload = self.request("GET", path).json()
-        if not isinstance(payload, dict) or payload.get("action") not in ("none", "update", "rollback"):
+        if not isinstance(payload, dict) or payload.get("action") not in (
+            "none",
+            "update",
+            "rollback",
+        ):
             raise MalformedManifestError(f"model offer has no valid action: {str(payload)[:120]}")
         action: OfferAction = payload["action"]
         if action == "none":
@@ -90,7 +110,7 @@ class DeviceClient:
             action=action,
             manifest=manifest,
             url=urllib.parse.urljoin(self.api_url, url),
-            rollback_directive=_as_document(payload.get("rollback_directive")),
+            rollback_directive=_as_document(payload.get("rollback")),
             trust_root=_as_document(payload.get("trust_root")),
         )
 
@@ -105,17 +125,17 @@ class DeviceClient:
         path = f"v1/devices/{urllib.parse.quote(self.device_id)}/transcripts"
         self.request("POST", path, json_body=payload, idempotency_key=idempotency_key)
 
-    def transcribe(
-        self, audio: bytes, *, filename: str, transcript_id: str, timeout_seconds: float
-    ) -> Transcript:
-        """Synchronous cloud transcription of a short clip (raw audio body, type by extension)."""
+    def transcribe(self, audio: bytes, *, filename: str, timeout_seconds: float) -> Transcript:
+        """Synchronous cloud transcription of a short clip (raw audio body, type by extension).
+
+        The server names the transcript (its id is the one the cloud stores it under)."""
         extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "wav"
+        content_type = AUDIO_MIME_TYPES.get(extension, "application/octet-stream")
+        path = "v1/transcriptions"
+        if content_type == "application/octet-stream":
+            path += "?" + urllib.parse.urlencode({"format": extension})
         reply = self.request(
-            "POST",
-            "v1/transcriptions?" + urllib.parse.urlencode({"id": transcript_id, "filename": filename}),
-            body=audio,
-            content_type=f"audio/{extension}",
-            timeout_seconds=timeout_seconds,
+            "POST", path, body=audio, content_type=content_type, timeout_seconds=timeout_seconds
         )
         payload = reply.json()
         if isinstance(payload, dict) and isinstance(payload.get("transcript"), dict):
@@ -155,7 +175,9 @@ class DeviceClient:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
                 data = response.read(MAX_RESPONSE_BYTES + 1)
                 if len(data) > MAX_RESPONSE_BYTES:
-                    raise MalformedManifestError(f"{method} {path}: reply over {MAX_RESPONSE_BYTES} bytes")
+                    raise MalformedManifestError(
+                        f"{method} {path}: reply over {MAX_RESPONSE_BYTES} bytes"
+                    )
                 return HttpReply(response.status, data, dict(response.headers.items()))
         except urllib.error.HTTPError as exc:
             detail = _problem_detail(exc)

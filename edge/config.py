@@ -123,7 +123,9 @@ def parse_public_keys(encoded: tuple[str, ...] | list[str]) -> dict[str, Ed25519
             raw = base64.b64decode(text, validate=True)
             public_key = Ed25519PublicKey.from_public_bytes(raw)
         except (binascii.Error, ValueError) as exc:
-            raise ConfigError(f"trusted key {text[:16]!r}… is not a base64 raw Ed25519 key") from exc
+            raise ConfigError(
+                f"trusted key {text[:16]!r}… is not a base64 raw Ed25519 key"
+            ) from exc
         keys[key_id(public_key)] = public_key
     return keys
 

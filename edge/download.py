@@ -42,7 +42,7 @@ from edge.errors import (
 )
 from edge.faults import fault_point
 
-CHUNK_BYTES = 64 * 1024
+CHUNK_BYTES = 16 * 1024
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
@@ -81,7 +81,9 @@ def download_resumable(
     if offset:
         request.add_header("Range", f"bytes={offset}-")
     started = monotonic()
-    deadline = started + limits.grace_seconds + (expected_size - offset) / limits.min_bytes_per_second
+    deadline = (
+        started + limits.grace_seconds + (expected_size - offset) / limits.min_bytes_per_second
+    )
     try:
         response = urllib.request.urlopen(request, timeout=limits.read_timeout_seconds)  # noqa: S310
     except urllib.error.HTTPError as exc:
@@ -97,7 +99,7 @@ def download_resumable(
     with response:
         offset = _position_for(response, part_path, offset, expected_size)
         resumed_from = offset
-        _refuse_oversize_length(response, part_path, offset, expected_size)
+        declared = _refuse_oversize_length(response, part_path, offset, expected_size)
         halfway = expected_size // 2
         mode = "ab" if offset else "wb"
         with part_path.open(mode) as sink:
@@ -134,6 +136,11 @@ def download_resumable(
                     with contextlib.suppress(OSError):
                         os.fsync(sink.fileno())
     if offset < expected_size:
+        if declared is None or offset - resumed_from < declared:
+            # The *connection* ended early (or never said how long the body is): resume later.
+            raise LinkError(
+                f"connection closed at byte {offset} of {expected_size}; partial kept for resume"
+            )
         part_path.unlink(missing_ok=True)
         raise LengthMismatchError(
             f"server's object ended at {offset} bytes, the signed manifest says {expected_size}"
@@ -166,13 +173,16 @@ def _position_for(
 
 def _refuse_oversize_length(
     response: http.client.HTTPResponse, part_path: Path, offset: int, expected_size: int
-) -> None:
-    declared = response.headers.get("Content-Length")
-    if declared is None or not declared.isdigit():
-        return
-    if offset + int(declared) > expected_size:
+) -> int | None:
+    """The body length the server declares (None if it does not); refuse one past the cap."""
+    header = response.headers.get("Content-Length")
+    if header is None or not header.strip().isdigit():
+        return None
+    declared = int(header)
+    if offset + declared > expected_size:
         if offset == 0:
             part_path.unlink(missing_ok=True)
         raise EndlessDataError(
-            f"server announces {offset + int(declared)} bytes, the signed size is {expected_size}"
+            f"server announces {offset + declared} bytes, the signed size is {expected_size}"
         )
+    return declared

@@ -2,7 +2,7 @@
 
 Two families matter to the agent loop:
 
-* ``UpdateRejected`` — the *update* is bad (forged, tampered, stale, oversize, broken model). The
+* ``UpdateRejectedError`` — the *update* is bad (forged, tampered, stale, oversize, broken model). The
   agent keeps the installed model, reports the reason in its next heartbeat and does not retry the
   same artifact in a tight loop.
 * ``TransientError`` — the *link* is bad (connection refused or cut, timeout, 5xx, 429). The agent
@@ -53,65 +53,65 @@ class RequestRejectedError(AgentError):
 # --- the update ---------------------------------------------------------------------------------
 
 
-class UpdateRejected(AgentError):
+class UpdateRejectedError(AgentError):
     """The offered update must not be installed. ``attack`` names what the check stops."""
 
     attack = "unspecified"
 
 
-class MalformedManifestError(UpdateRejected):
+class MalformedManifestError(UpdateRejectedError):
     attack = "hostile or corrupt metadata"
 
 
-class WrongModelError(UpdateRejected):
+class WrongModelError(UpdateRejectedError):
     attack = "mix-and-match (a validly signed manifest for another model)"
 
 
-class UnknownKeyError(UpdateRejected):
+class UnknownKeyError(UpdateRejectedError):
     attack = "forgery with a key the device does not trust"
 
 
-class BadSignatureError(UpdateRejected):
+class BadSignatureError(UpdateRejectedError):
     attack = "tampered manifest or forged signature"
 
 
-class ThresholdNotMetError(UpdateRejected):
+class ThresholdNotMetError(UpdateRejectedError):
     attack = "compromise of fewer keys than the signing threshold"
 
 
-class ExpiredManifestError(UpdateRejected):
+class ExpiredManifestError(UpdateRejectedError):
     attack = "freeze (replaying old metadata so the device never hears of fixes)"
 
 
-class RollbackAttackError(UpdateRejected):
+class RollbackAttackError(UpdateRejectedError):
     attack = "rollback (installing an older, possibly vulnerable, version)"
 
 
-class IncompatibleModelError(UpdateRejected):
+class IncompatibleModelError(UpdateRejectedError):
     attack = "bricking (a model this agent cannot run)"
 
 
-class LengthMismatchError(UpdateRejected):
+class LengthMismatchError(UpdateRejectedError):
     attack = "wrong-length or truncated artifact"
 
 
-class HashMismatchError(UpdateRejected):
+class HashMismatchError(UpdateRejectedError):
     attack = "arbitrary software (tampered bytes)"
 
 
-class EndlessDataError(UpdateRejected):
+class EndlessDataError(UpdateRejectedError):
     attack = "endless data (filling the disk)"
 
 
-class SlowRetrievalError(UpdateRejected):
+class SlowRetrievalError(UpdateRejectedError):
     attack = "slow retrieval (holding the device on an old model)"
 
 
-class SmokeTestFailedError(UpdateRejected):
+class SmokeTestFailedError(UpdateRejectedError):
     attack = "a broken model (signed, but does not transcribe)"
 
 
-class HealthCheckFailedError(UpdateRejected):
+class HealthCheckFailedError(UpdateRejectedError):
     attack = "a model that fails once it is the active one"
 
 

@@ -8,7 +8,8 @@ Set ``EDGESCRIBE_AGENT_FAULT=<step>`` (and optionally ``EDGESCRIBE_AGENT_FAULT_A
 
 Steps, in update order (``STEPS``): half the model downloaded, download complete, bytes verified,
 model copied into the inactive slot but its manifest not yet written, slot staged, smoke test
-passed, pointer temp file written but not yet renamed, pointer switched, health check passed.
+passed, pointer temp file written but not yet renamed, pointer switched, health check started
+(a model that kills the agent), health check passed but not yet committed.
 Unset, ``fault_point`` costs one dictionary lookup.
 """
 
@@ -32,6 +33,7 @@ STEPS = (
     "smoke-done",
     "switch-midway",
     "switch-done",
+    "health-start",
     "health-done",
 )
 

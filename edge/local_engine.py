@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from models.runtime.transcript import Engine
+
 if TYPE_CHECKING:
     from models.runtime.transcriber import Transcriber
 
@@ -25,7 +27,7 @@ PROVIDER_PREFERENCE = (
     "NnapiExecutionProvider",
 )
 CPU_PROVIDER = "CPUExecutionProvider"
-EDGE_ENGINE = "onnxruntime-edge"
+EDGE_ENGINE: Engine = "onnxruntime-edge"
 
 
 def choose_providers(available: Sequence[str]) -> list[str]:

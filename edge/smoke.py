@@ -59,7 +59,10 @@ def run_smoke_test(
     ]
     if max_cer is not None:
         command += ["--max-cer", str(max_cer)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(_PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     try:
         finished = subprocess.run(
             command, capture_output=True, timeout=timeout_seconds, env=env, check=False
@@ -74,7 +77,9 @@ def run_smoke_test(
     if finished.returncode != 0 or not isinstance(report, dict) or not report.get("ok"):
         reason = (report or {}).get("error") if isinstance(report, dict) else None
         if not reason:
-            tail = finished.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            tail = finished.stderr.decode(errors="replace").strip().splitlines()[-1:] or [
+                "no output"
+            ]
             reason = f"exit status {finished.returncode}: {tail[0][:300]}"
         raise SmokeTestFailedError(f"smoke test of {model_dir} failed: {reason}")
     return SmokeResult(
@@ -127,7 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # every failure of the model is a failed smoke test, reported
         print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}))
         return 1
-    print(json.dumps({"ok": True, "text": result.text, "seconds": result.seconds, "cer": result.cer}))
+    print(
+        json.dumps({"ok": True, "text": result.text, "seconds": result.seconds, "cer": result.cer})
+    )
     return 0
 
 

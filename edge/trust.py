@@ -11,8 +11,9 @@ cannot be replayed. A compromised key is revoked by a rotation that leaves it ou
 
 **Rollback directive.** Anti-rollback forbids installing a version lower than the highest one
 ever installed. A bad release is withdrawn with a ``RollbackDirective`` — signed, naming the
-withdrawn version and the exact target (version + sha256), with an expiry — so going back is a
-decision of the key holders, never of whoever controls the network or the distribution server.
+withdrawn versions and the one version to return to, with an expiry — so going back is a decision
+of the key holders, never of whoever controls the network or the distribution server. The target
+manifest is verified as usual, so the directive plus the manifest pin the exact bytes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Self
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, Field, ValidationError
@@ -39,7 +40,7 @@ class SignedDocument(BaseModel):
         payload = self.model_dump(mode="json", exclude={"signatures"})
         return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
-    def signed_by(self, private_key: Ed25519PrivateKey) -> SignedDocument:
+    def signed_by(self, private_key: Ed25519PrivateKey) -> Self:
         """A copy with this key's signature added (replacing an older one by the same key)."""
         keyid = key_id(private_key.public_key())
         sig = base64.b64encode(private_key.sign(self.canonical_bytes())).decode()
@@ -76,15 +77,19 @@ class TrustRoot(SignedDocument):
 
 
 class RollbackDirective(SignedDocument):
-    """A signed order to leave ``withdrawn_version`` for exactly ``target_version``/``target_sha256``."""
+    """Operators' signed permission to move devices from ``revoked_versions`` to ``to_version``.
 
-    type: Literal["edgescribe-rollback"] = "edgescribe-rollback"
+    The wire form of ``functions.distribution.directive.RollbackDirective`` (same fields, same
+    canonical bytes), redeclared here because devices do not import the cloud functions.
+    """
+
+    kind: Literal["rollback"] = "rollback"
     name: str
-    withdrawn_version: int = Field(ge=1)
-    target_version: int = Field(ge=1)
-    target_sha256: str
+    to_version: int = Field(ge=1)
+    revoked_versions: list[int] = Field(min_length=1)
     issued_at: datetime
     expires_at: datetime
+    reason: str = ""
 
 
 def parse_trust_root(raw: str | bytes | dict[str, object]) -> TrustRoot:

@@ -34,16 +34,28 @@ from edge.errors import (
     HealthCheckFailedError,
     NoWorkingModelError,
     SmokeTestFailedError,
-    UpdateRejected,
+    UpdateRejectedError,
 )
 from edge.faults import fault_point
 from edge.fsutil import atomic_write_text, remove_stale_temporaries
 from edge.logs import log_event
-from edge.slots import SLOT_NAMES, Slots, SlotError
+from edge.slots import SLOT_NAMES, SlotError, Slots
 from edge.smoke import run_smoke_test
-from edge.state import AgentState, InstalledModel, PendingUpdate, StateStore, UpdateOutcome
+from edge.state import (
+    AgentState,
+    InstalledModel,
+    PendingUpdate,
+    StateStore,
+    UpdateAction,
+    UpdateOutcome,
+)
 from edge.trust import RollbackDirective, TrustRoot, parse_rollback_directive, parse_trust_root
-from edge.verification import VerificationContext, accept_trust_root, verify_artifact, verify_manifest
+from edge.verification import (
+    VerificationContext,
+    accept_trust_root,
+    verify_artifact,
+    verify_manifest,
+)
 from models.runtime.manifest import ModelManifest
 
 logger = logging.getLogger("edge.updater")
@@ -53,6 +65,11 @@ MAX_HEALTH_ATTEMPTS = 2
 
 SmokeTest = Callable[[Path], Any]
 HealthCheck = Callable[[Path], Any]
+
+
+@dataclass
+class _ByteCount:
+    value: int = 0
 
 
 @dataclass(frozen=True)
@@ -130,7 +147,9 @@ class Updater:
                 self.slots.validate(active)
                 return active
             except SlotError as exc:
-                log_event(logger, "active-slot-invalid", level=logging.ERROR, slot=active, reason=str(exc))
+                log_event(
+                    logger, "active-slot-invalid", level=logging.ERROR, slot=active, reason=str(exc)
+                )
         preferred = [state.installed.slot] if state.installed else []
         for slot in [*preferred, *SLOT_NAMES]:
             if slot == active:
@@ -172,15 +191,21 @@ class Updater:
         return self.slots.path(active)
 
     # -- one offer --------------------------------------------------------------------------------
-    def apply(self, action: str, manifest_raw: dict[str, Any], url: str, directive_raw: dict[str, Any] | None) -> UpdateReport:
+    def apply(
+        self,
+        action: str,
+        manifest_raw: dict[str, Any],
+        url: str,
+        directive_raw: dict[str, Any] | None,
+    ) -> UpdateReport:
         """Verify and install one ``update``/``rollback`` offer. Raises ``TransientError`` to retry."""
         state = self.store.load()
         version = _claimed_version(manifest_raw)
-        update_action = "rollback" if action == "rollback" else "update"
+        update_action: UpdateAction = "rollback" if action == "rollback" else "update"
         try:
             directive = parse_rollback_directive(directive_raw) if directive_raw else None
             manifest = verify_manifest(manifest_raw, self._context(state), directive)
-        except UpdateRejected as exc:
+        except UpdateRejectedError as exc:
             if state.installed is not None and version == state.installed.version:
                 return UpdateReport(outcome=None)  # the server re-offers what we run: nothing to do
             return UpdateReport(self._reject(state, version, update_action, exc))
@@ -190,7 +215,12 @@ class Updater:
                 self._abandon(state, "the offered model is already installed")
             return UpdateReport(outcome=None)
         if manifest.sha256 in state.blocked_artifacts:
-            log_event(logger, "offer-blocked", version=manifest.version, reason=state.blocked_artifacts[manifest.sha256])
+            log_event(
+                logger,
+                "offer-blocked",
+                version=manifest.version,
+                reason=state.blocked_artifacts[manifest.sha256],
+            )
             return UpdateReport(outcome=None)
         if state.pending is not None and state.pending.sha256 != manifest.sha256:
             self._abandon(state, f"superseded by v{manifest.version}")
@@ -206,18 +236,20 @@ class Updater:
             )
             self.store.save(state)
             log_event(logger, "update-started", action=update_action, version=manifest.version)
+        moved = _ByteCount()
         try:
-            fetched = self._install(state, manifest, url)
-        except HealthCheckFailedError:
-            return UpdateReport(self.store.load().last_outcome)  # reverted and recorded
-        except UpdateRejected as exc:
+            self._install(state, manifest, url, moved)
+        except HealthCheckFailedError:  # reverted and recorded
+            return UpdateReport(self.store.load().last_outcome, moved.value)
+        except UpdateRejectedError as exc:
             state = self.store.load()
             self._discard_partial(manifest.sha256)
             state.pending = None
             if isinstance(exc, SmokeTestFailedError):
                 state.block(manifest.sha256, str(exc))
-            return UpdateReport(self._reject(state, manifest.version, update_action, exc))
-        return UpdateReport(self.store.load().last_outcome, fetched)
+            outcome = self._reject(state, manifest.version, update_action, exc)
+            return UpdateReport(outcome, moved.value)
+        return UpdateReport(self.store.load().last_outcome, moved.value)
 
     def _context(self, state: AgentState) -> VerificationContext:
         return VerificationContext(
@@ -231,14 +263,15 @@ class Updater:
             require_expiry=self.config.require_expiry,
         )
 
-    def _install(self, state: AgentState, manifest: ModelManifest, url: str) -> int:
+    def _install(
+        self, state: AgentState, manifest: ModelManifest, url: str, moved: _ByteCount
+    ) -> None:
         pending = state.pending
         assert pending is not None
         active = self.slots.active()
         target = Slots.other(active)
         pending.slot = target
         pending.previous_slot = active
-        fetched = 0
         if not self.slots.holds(target, manifest.sha256):
             part = self._part_path(manifest.sha256)
             result = download_resumable(
@@ -251,8 +284,14 @@ class Updater:
                     grace_seconds=self.config.download_grace_seconds,
                 ),
             )
-            fetched = result.fetched
-            log_event(logger, "download-complete", version=manifest.version, fetched=result.fetched, resumed_from=result.resumed_from)
+            moved.value += result.fetched
+            log_event(
+                logger,
+                "download-complete",
+                version=manifest.version,
+                fetched=result.fetched,
+                resumed_from=result.resumed_from,
+            )
             fault_point("download-done")
             verify_artifact(part, manifest)
             pending.phase = "verified"
@@ -275,14 +314,15 @@ class Updater:
         log_event(logger, "switched", slot=target, version=manifest.version)
         fault_point("switch-done")
         self._health_then_commit(state)
-        return fetched
 
     def _health_then_commit(self, state: AgentState) -> None:
         """Trial of the switched-to model: commit it, or put the previous slot back."""
         pending = state.pending
-        assert pending is not None and pending.slot is not None
+        assert pending is not None
+        assert pending.slot is not None
         pending.health_attempts += 1
         self.store.save(state)
+        fault_point("health-start")
         manifest = ModelManifest.model_validate_json(pending.manifest_json)
         try:
             if pending.health_attempts > MAX_HEALTH_ATTEMPTS:
@@ -314,7 +354,7 @@ class Updater:
         self.store.save(state)
         log_event(logger, "update-committed", version=manifest.version, action=pending.action)
 
-    def _revert(self, state: AgentState, exc: UpdateRejected) -> None:
+    def _revert(self, state: AgentState, exc: UpdateRejectedError) -> None:
         pending = state.pending
         assert pending is not None
         previous = pending.previous_slot or Slots.other(pending.slot)
@@ -337,10 +377,14 @@ class Updater:
         state.last_error = f"v{pending.version} reverted: {exc}"
         state.pending = None
         self.store.save(state)
-        log_event(logger, "update-reverted", level=logging.ERROR, version=pending.version, reason=str(exc))
+        log_event(
+            logger, "update-reverted", level=logging.ERROR, version=pending.version, reason=str(exc)
+        )
 
     # -- bookkeeping ------------------------------------------------------------------------------
-    def _reject(self, state: AgentState, version: int, action: str, exc: UpdateRejected) -> UpdateOutcome:
+    def _reject(
+        self, state: AgentState, version: int, action: str, exc: UpdateRejectedError
+    ) -> UpdateOutcome:
         outcome = UpdateOutcome(
             version=version,
             action="rollback" if action == "rollback" else "update",
@@ -354,7 +398,15 @@ class Updater:
         if state.pending is not None and state.pending.version == version:
             state.pending = None
         self.store.save(state)
-        log_event(logger, "update-rejected", level=logging.WARNING, version=version, check=type(exc).__name__, attack=exc.attack, reason=str(exc))
+        log_event(
+            logger,
+            "update-rejected",
+            level=logging.WARNING,
+            version=version,
+            check=type(exc).__name__,
+            attack=exc.attack,
+            reason=str(exc),
+        )
         return outcome
 
     def abandon_pending(self, reason: str) -> None:
@@ -367,7 +419,11 @@ class Updater:
         assert pending is not None
         self._discard_partial(pending.sha256)
         state.last_outcome = UpdateOutcome(
-            version=pending.version, action=pending.action, result="abandoned", reason=reason, at=self.clock.now()
+            version=pending.version,
+            action=pending.action,
+            result="abandoned",
+            reason=reason,
+            at=self.clock.now(),
         )
         state.pending = None
         self.store.save(state)

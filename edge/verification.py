@@ -1,7 +1,7 @@
 """What an update must pass before it may touch a slot: an ordered list of checks.
 
 Each check names the attack it stops (after TUF's threat model). They run in this order, and the
-first failure rejects the update with a specific ``UpdateRejected`` subclass; the installed model is
+first failure rejects the update with a specific ``UpdateRejectedError`` subclass; the installed model is
 never touched before all of them pass.
 
 On the manifest (before a single model byte is downloaded):
@@ -18,7 +18,9 @@ On the manifest (before a single model byte is downloaded):
                                expiry-less) manifest is refused.
 5. ``check_version``         — rollback: the version must exceed the highest version this device has
                                ever committed, unless a rollback directive — itself signed, unexpired,
-                               naming the installed version and this exact target — orders it.
+                               withdrawing the installed version, returning to exactly this version —
+                               orders it. (A replayed directive cannot move a device that has since
+                               moved on: its version is not among the withdrawn ones.)
 6. ``check_compatible``      — bricking and endless data up front: the manifest's ``size`` is within
                                the device's hard cap and the agent is new enough for the model.
 
@@ -165,16 +167,13 @@ def check_rollback_directive(
     problems = []
     if directive.name != manifest.name:
         problems.append(f"it is for model {directive.name!r}")
-    if directive.withdrawn_version != context.installed_version:
+    if context.installed_version not in directive.revoked_versions:
         problems.append(
-            f"it withdraws v{directive.withdrawn_version}, the device runs "
+            f"it withdraws {directive.revoked_versions}, the device runs "
             f"v{context.installed_version}"
         )
-    if directive.target_version != manifest.version or directive.target_sha256 != manifest.sha256:
-        problems.append(
-            f"it targets v{directive.target_version} ({directive.target_sha256[:12]}), the offer "
-            f"is v{manifest.version} ({manifest.sha256[:12]})"
-        )
+    if directive.to_version != manifest.version:
+        problems.append(f"it returns to v{directive.to_version}, the offer is v{manifest.version}")
     if problems:
         raise RollbackAttackError("rollback directive does not match: " + "; ".join(problems))
 
@@ -220,7 +219,9 @@ def check_length(path: Path, manifest: ModelManifest) -> None:
     """Stops wrong-length and truncated artifacts."""
     size = path.stat().st_size
     if size != manifest.size:
-        raise LengthMismatchError(f"downloaded {size} bytes, the signed manifest says {manifest.size}")
+        raise LengthMismatchError(
+            f"downloaded {size} bytes, the signed manifest says {manifest.size}"
+        )
 
 
 # --- 8 ------------------------------------------------------------------------------------------

@@ -17,6 +17,9 @@ COMMAND_MODULES = (
     "edgescribe.commands.evaluate",
     "edgescribe.commands.local",
     "edgescribe.commands.demo",
+    "edgescribe.commands.model",
+    "edgescribe.commands.bench_model",
+    "edgescribe.commands.bench",
 )
 
 

@@ -120,13 +120,3 @@ def function_name(stack: str, function: str) -> str:
     if function not in FUNCTIONS:
         raise ValueError(f"unknown function {function!r}; expected one of {FUNCTIONS}")
     return f"{PROJECT}-{stack}-{function}"
-
-
-#: Where GPU inference lives, as infra tells the functions (absent locally: in-process onnxruntime).
-#: ``EDGESCRIBE_INFERENCE_BACKEND`` is ``sagemaker-triton`` (``EDGESCRIBE_SAGEMAKER_ENDPOINT`` names the
-#: endpoint), ``triton-http`` (``EDGESCRIBE_TRITON_URL`` is the internal load balancer) or
-#: ``onnxruntime``; ``EDGESCRIBE_TRITON_MODEL`` is the model name inside Triton's repository.
-INFERENCE_BACKEND_VARIABLE = "EDGESCRIBE_INFERENCE_BACKEND"
-SAGEMAKER_ENDPOINT_VARIABLE = "EDGESCRIBE_SAGEMAKER_ENDPOINT"
-TRITON_URL_VARIABLE = "EDGESCRIBE_TRITON_URL"
-TRITON_MODEL_VARIABLE = "EDGESCRIBE_TRITON_MODEL"

@@ -26,8 +26,10 @@ completed result: a duplicate neither rewrites its error record nor decodes agai
 raises deletes the in-progress record, so the retry really runs.
 
 Heavy things happen once per container: boto3 clients (``functions.common.aws_clients``) and the
-ONNX session (``functions.common.shared_transcriber``), both on first use rather than at import, so
-test events and bad uploads never load the model.
+transcriber (``functions.inference.selection.transcriber_from_environment``: in-process onnxruntime
+over ``EDGESCRIBE_MODEL_DIR`` or the released model by default, Triton with onnxruntime fallback
+when infra says so), both on first use rather than at import, so test events and bad uploads never
+load the model.
 """
 
 from __future__ import annotations
@@ -62,8 +64,8 @@ from functions.common.error_records import (
     write_error_record,
 )
 from functions.common.s3_events import MalformedEventError, S3ObjectEvent, parse_notification
-from functions.common.shared_transcriber import shared_transcriber
 from functions.common.transcript_store import write_transcript
+from functions.inference.selection import transcriber_from_environment
 from models.runtime import storage_layout
 from models.runtime.audio import (
     AudioDecodeError,
@@ -142,6 +144,9 @@ _IDEMPOTENCY_CONFIG = IdempotencyConfig(
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Lambda entry point for the SQS event source; returns ``{"batchItemFailures": [...]}``."""
     _IDEMPOTENCY_CONFIG.register_lambda_context(context)
+    metrics.add_metric(
+        name="MessagesReceived", unit=MetricUnit.Count, value=len(event.get("Records", []))
+    )
     # A processor per invocation: it keeps per-batch state, and the local poller or a test may call
     # the handler from another thread. Construction is cheap. Never raise for a fully failed batch:
     # the caller gets every failed id either way, and a raise would hide which ones.
@@ -264,7 +269,7 @@ def _transcribe_recording(upload: S3ObjectEvent, ref: storage_layout.RecordingRe
         name="AudioSecondsTranscribed", unit=MetricUnit.Seconds, value=audio.duration
     )
 
-    transcript = shared_transcriber().transcribe(audio, transcript_id=ref.recording_id)
+    transcript = transcriber_from_environment().transcribe(audio, transcript_id=ref.recording_id)
     bucket = resource_name("TRANSCRIPTS_BUCKET")
     with _storage_errors_are_transient(f"writing the transcript of {upload.uri}"):
         keys = write_transcript(

@@ -7,6 +7,7 @@ Layout, one concern per module:
                        the program and the image build step;
 * ``access``         — what each function may touch, as a table; every IAM policy is generated from it;
 * ``iam``            — policy-document builders (TLS-only bucket policies, assume-role documents);
+* ``naming``         — names of infra-only resources, in the settings' ``edgescribe-<stack>-`` scheme;
 * ``components/``    — one ``pulumi.ComponentResource`` per part of the platform;
 * ``program``        — wires the components together and names the stack outputs;
 * ``bundle/``        — stages and checks the Lambda image build contexts (``python -m infra.bundle``).

@@ -5,7 +5,7 @@ function, which bucket prefixes it may read or write, which tables and queues it
 actions. ``function_statements`` turns a row into IAM statements against concrete ARNs; the Pulumi
 component only supplies the ARNs. The tests in ``tests/infra`` check the generated policies against an
 independent expectation (each function reaches only its own buckets, queues and tables) and that no
-statement grants ``"*"`` as an action or a resource.
+statement grants ``"*"`` as an action, or as a resource beyond rule 4.
 
 Rules the table follows:
 
@@ -15,9 +15,9 @@ Rules the table follows:
    it S3 answers a missing key with 403 instead of 404, and the function would treat "not there yet" as
    an outage and retry into the dead-letter queue.
 3. Logs go only to the function's own log group (infra creates it, so no ``logs:CreateLogGroup``).
-4. No ``"*"`` resources. Two AWS APIs cannot be scoped by resource at all (``ec2:Describe*`` for a VPC
-   function's network interfaces); they appear only in ECS mode, in a statement of their own, and the
-   policy tests allow exactly those (see ``UNSCOPABLE_ACTIONS``).
+4. No ``"*"`` resources, except for the few AWS APIs that cannot be scoped at all (``ec2:Describe*``
+   for a VPC function's network interfaces): they appear only in ECS mode, in a statement of their
+   own, and the policy tests allow exactly those (``VPC_DESCRIBE_ACTIONS``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ TRANSCRIPTS: Final = "transcripts/"
 ERRORS: Final = "errors/"
 SHADOW: Final = "shadow/"
 MODELS: Final = "models/"
+CHANNELS: Final = "models/channels/"
 TRITON: Final = "triton/"
 FEEDBACK: Final = "feedback/"
 #: SageMaker training jobs write their output here (in the models bucket).
@@ -41,15 +42,17 @@ READ: Final = ("s3:GetObject", "s3:GetObjectVersion")
 WRITE: Final = ("s3:PutObject",)
 DELETE: Final = ("s3:DeleteObject",)
 
-#: Actions AWS does not allow to be scoped to a resource; the only ones that may use ``"*"``.
-UNSCOPABLE_ACTIONS: Final = frozenset(
-    {
-        "ec2:DescribeNetworkInterfaces",
-        "ec2:DescribeSubnets",
-        "ec2:DescribeSecurityGroups",
-        "ec2:DescribeVpcs",
-    }
+#: What Lambda reads to place a function in a VPC; AWS cannot scope these to a resource.
+VPC_DESCRIBE_ACTIONS: Final = (
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcs",
 )
+
+#: Actions AWS does not allow to be scoped to a resource: the only ones any role of the platform
+#: may be granted on ``"*"`` (registry login for the Triton roles; ``Describe*`` for VPC functions).
+UNSCOPABLE_ACTIONS: Final = frozenset({"ecr:GetAuthorizationToken", *VPC_DESCRIBE_ACTIONS})
 
 #: What Lambda needs to place a function in a VPC (ECS mode only): create, attach and delete its
 #: own network interfaces, scoped to the account's network-interface, subnet and security-group ARNs.
@@ -81,6 +84,8 @@ class TableGrant:
 
 @dataclass(frozen=True)
 class QueueGrant:
+    """Actions on one queue: a ``ResourceNames`` field, or ``SCHEDULE_DLQ`` (infra-only)."""
+
     queue: str
     actions: tuple[str, ...]
 
@@ -107,40 +112,44 @@ _IDEMPOTENCY = TableGrant(
 _CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
 _CONSUME_ALL = (*_CONSUME, "sqs:GetQueueAttributes")
 
+#: Scheduled functions run asynchronously; a run that still fails after Lambda's retries is sent to
+#: the schedules' dead-letter queue (with the function's own role), where an alarm sees it.
+SCHEDULE_DLQ: Final = "schedule_dlq"
+_REPORT_FAILED_RUN = QueueGrant(SCHEDULE_DLQ, ("sqs:SendMessage",))
+
 FUNCTION_ACCESS: Final[Mapping[str, FunctionAccess]] = {
     "batch-transcription": FunctionAccess(
         objects=(
             ObjectGrant("recordings_bucket", (RECORDINGS,), READ),
             ObjectGrant("transcripts_bucket", (TRANSCRIPTS, ERRORS, SHADOW), READ + WRITE + DELETE),
-            # The shadow model and the channel files.
+            # The shadow channel and its model (the learning loop's shadow runs).
             ObjectGrant("models_bucket", (MODELS,), READ),
         ),
         listing=("recordings_bucket", "transcripts_bucket", "models_bucket"),
-        tables=(
-            _IDEMPOTENCY,
-            TableGrant("jobs_table", ("dynamodb:GetItem", "dynamodb:UpdateItem")),
-        ),
+        # One transcript per upload: powertools idempotency records.
+        tables=(_IDEMPOTENCY,),
         queues=(QueueGrant("transcription_queue", _CONSUME_ALL),),
     ),
     "api": FunctionAccess(
         objects=(
-            # Pre-signed upload URLs are signed with the function's credentials.
-            ObjectGrant("recordings_bucket", (RECORDINGS,), WRITE),
+            # Pre-signed upload URLs are signed with the function's credentials; feedback and job
+            # status check that a referenced recording exists.
+            ObjectGrant("recordings_bucket", (RECORDINGS,), READ + WRITE),
             ObjectGrant("transcripts_bucket", (TRANSCRIPTS, ERRORS), READ),
             ObjectGrant("feedback_bucket", (FEEDBACK,), READ + WRITE),
-            # Manifests, channel files and pre-signed model downloads for devices.
+            # Manifests, channel files and pre-signed model downloads for devices...
             ObjectGrant("models_bucket", (MODELS,), READ),
+            # ...and admins' promote / rollback, which rewrite channel files (never models).
+            ObjectGrant("models_bucket", (CHANNELS,), WRITE),
         ),
-        listing=("transcripts_bucket", "feedback_bucket", "models_bucket"),
+        listing=("recordings_bucket", "transcripts_bucket", "feedback_bucket", "models_bucket"),
         tables=(
-            _IDEMPOTENCY,
+            # Long-audio jobs: created with their upload URL, read back by their owner.
+            TableGrant("jobs_table", ("dynamodb:GetItem", "dynamodb:PutItem")),
+            # The fleet registry: device heartbeats, channel assignment, the admin device list.
             TableGrant(
-                "jobs_table",
-                ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"),
-                include_indexes=True,
-            ),
-            TableGrant(
-                "devices_table", ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+                "devices_table",
+                ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan"),
             ),
         ),
     ),
@@ -156,6 +165,7 @@ FUNCTION_ACCESS: Final[Mapping[str, FunctionAccess]] = {
                 ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"),
             ),
         ),
+        queues=(_REPORT_FAILED_RUN,),
         starts_training=True,
     ),
     "model-distribution": FunctionAccess(
@@ -164,11 +174,7 @@ FUNCTION_ACCESS: Final[Mapping[str, FunctionAccess]] = {
             ObjectGrant("models_bucket", (MODELS, TRITON), WRITE),
         ),
         listing=("models_bucket",),
-        tables=(
-            TableGrant(
-                "devices_table", ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan")
-            ),
-        ),
+        queues=(_REPORT_FAILED_RUN,),
         reads_signing_key=True,
     ),
 }
@@ -306,7 +312,7 @@ def function_statements(
             {
                 "Sid": "DescribeNetwork",
                 "Effect": "Allow",
-                "Action": sorted(UNSCOPABLE_ACTIONS),
+                "Action": sorted(VPC_DESCRIBE_ACTIONS),
                 "Resource": "*",
             },
         ]

@@ -7,11 +7,31 @@ hands them here, so each document is easy to read and easy to test on its own.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 PolicyDocument = dict[str, Any]
 Statement = dict[str, Any]
+
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"
+    r"(?P<repository>[a-z0-9._/-]+?)(:[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$"
+)
+
+
+def is_ecr_image(image_uri: str) -> bool:
+    return _ECR_IMAGE.match(image_uri) is not None
+
+
+def ecr_repository_arn(image_uri: str, partition: str) -> str:
+    """The ECR repository ARN behind an image URI (to scope an execution role's pull rights)."""
+    match = _ECR_IMAGE.match(image_uri)
+    if match is None:
+        raise ValueError(f"{image_uri!r} is not an ECR image URI")
+    return (
+        f"arn:{partition}:ecr:{match['region']}:{match['account']}:repository/{match['repository']}"
+    )
 
 
 def policy_document(statements: Iterable[Statement]) -> PolicyDocument:
@@ -49,9 +69,7 @@ def deny_insecure_transport(resources: Sequence[str], service_prefix: str) -> St
 
 def tls_only_bucket_policy(bucket_arn: str, extra: Iterable[Statement] = ()) -> PolicyDocument:
     """Bucket policy: deny non-TLS requests to the bucket and every object in it."""
-    return policy_document(
-        [deny_insecure_transport([bucket_arn, f"{bucket_arn}/*"], "s3"), *extra]
-    )
+    return policy_document([deny_insecure_transport([bucket_arn, f"{bucket_arn}/*"], "s3"), *extra])
 
 
 def s3_notification_queue_policy(

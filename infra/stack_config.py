@@ -24,8 +24,30 @@ InferenceMode = Literal["sagemaker", "ecs", "none"]
 
 #: CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS: Final = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-     3288, 3653}
+    {
+        1,
+        3,
+        5,
+        7,
+        14,
+        30,
+        60,
+        90,
+        120,
+        150,
+        180,
+        365,
+        400,
+        545,
+        731,
+        1096,
+        1827,
+        2192,
+        2557,
+        2922,
+        3288,
+        3653,
+    }
 )
 
 #: Key -> one-line meaning (also the list of accepted keys).
@@ -43,6 +65,7 @@ KEYS: Final[Mapping[str, str]] = {
     "inferenceMode": "sagemaker | ecs | none: where Triton runs (default sagemaker)",
     "tritonImageUri": "Triton container image (required unless inferenceMode is none)",
     "tritonModelName": "model name in the Triton repository (default edgescribe-cloud)",
+    "tritonModelVersion": "model version Triton serves (required unless inferenceMode is none)",
     "inferenceInstanceType": "GPU instance type (default ml.g4dn.xlarge / g4dn.xlarge)",
     "inferenceMinCapacity": "fewest inference instances (default 1)",
     "inferenceMaxCapacity": "most inference instances (default 4)",
@@ -51,13 +74,15 @@ KEYS: Final[Mapping[str, str]] = {
     "subnetIds": "private subnets (at least two) for ECS, the load balancer and VPC functions",
     "jwtIssuer": "JWT issuer URL for the API authorizer (default: a Cognito user pool)",
     "jwtAudiences": "accepted JWT audiences (required with jwtIssuer)",
+    "jwtTenantClaim": "claim naming the caller's tenant (default tenant; custom:tenant on Cognito)",
+    "jwtRoleClaim": "claim naming the caller's role (default role; custom:role on Cognito)",
     "apiThrottleRate": "API steady-state requests per second (default 50)",
     "apiThrottleBurst": "API burst requests (default 100)",
     "syncTranscriptionThrottleRate": "POST /v1/transcriptions requests per second (default 10)",
     "apiDomainName": "custom domain for the API (optional, with apiCertificateArn)",
     "apiCertificateArn": "ACM certificate ARN for apiDomainName",
     "retrainingSchedule": "EventBridge schedule of the retraining trigger (default rate(1 day))",
-    "distributionSchedule": "schedule of rollout health checks (default rate(15 minutes))",
+    "distributionSchedule": "schedule of the manifest refresh (default rate(12 hours))",
     "trainingImageUri": "SageMaker training image the retraining trigger starts (optional)",
     "trainingInstanceType": "SageMaker training instance type (default ml.g5.xlarge)",
 }
@@ -80,6 +105,10 @@ class InferenceConfig:
     mode: InferenceMode
     triton_image_uri: str | None
     model_name: str
+    #: The version the functions record in transcripts (``TRITON_MODEL_VERSION``). On SageMaker a
+    #: new version also replaces the model (a blue/green endpoint update), which is when SageMaker
+    #: rereads the repository; ECS polls the bucket instead.
+    model_version: int
     instance_type: str
     min_capacity: int
     max_capacity: int
@@ -92,6 +121,9 @@ class InferenceConfig:
 class ApiConfig:
     jwt_issuer: str | None
     jwt_audiences: tuple[str, ...]
+    #: Claims the API function maps to tenant and role (Cognito prefixes custom attributes).
+    tenant_claim: str
+    role_claim: str
     throttle_rate: float
     throttle_burst: int
     sync_transcription_throttle_rate: float
@@ -146,7 +178,9 @@ class _Reader:
 
     def text(self, key: str) -> str | None:
         value = self._raw.get(key)
-        return value.strip() or None if value is not None else None
+        if value is None:
+            return None
+        return value.strip() or None
 
     def required(self, key: str, why: str) -> str:
         value = self.text(key)
@@ -246,7 +280,9 @@ def parse_config(stack: str, raw: Mapping[str, str]) -> PlatformConfig:
         batch_max_concurrency=read.integer("batchMaxConcurrency", 10, 2, 1000),
         oldest_message_alarm_seconds=read.integer("oldestMessageAlarmSeconds", 3600, 60, 1_209_600),
         retraining_schedule=_schedule(read, "retrainingSchedule", "rate(1 day)"),
-        distribution_schedule=_schedule(read, "distributionSchedule", "rate(15 minutes)"),
+        # Manifests carry an expiry (a frozen feed is detectable); the model-distribution function
+        # re-signs them on this schedule, twice a day so one failed run never lets them lapse.
+        distribution_schedule=_schedule(read, "distributionSchedule", "rate(12 hours)"),
         training_image_uri=read.matching(
             "trainingImageUri", _ECR_IMAGE, "an ECR image URI (<account>.dkr.ecr.<region>...)"
         ),
@@ -317,13 +353,25 @@ def _inference(read: _Reader) -> InferenceConfig:
         mode=cast(InferenceMode, mode),
         triton_image_uri=image,
         model_name=model_name,
+        model_version=_model_version(read, mode),
         instance_type=instance_type,
         min_capacity=min_capacity,
         max_capacity=max_capacity,
-        invocations_per_instance_target=read.integer("invocationsPerInstanceTarget", 600, 1, 100_000),
+        invocations_per_instance_target=read.integer(
+            "invocationsPerInstanceTarget", 600, 1, 100_000
+        ),
         vpc_id=vpc_id,
         subnet_ids=subnet_ids,
     )
+
+
+def _model_version(read: _Reader, mode: str) -> int:
+    if mode != "none" and read.text("tritonModelVersion") is None:
+        raise InfraConfigError(
+            "tritonModelVersion",
+            f"required when inferenceMode is {mode} (the version published to the repository)",
+        )
+    return read.integer("tritonModelVersion", 0, 0, 1_000_000_000)
 
 
 def _api(read: _Reader) -> ApiConfig:
@@ -337,7 +385,8 @@ def _api(read: _Reader) -> ApiConfig:
         "apiDomainName", re.compile(r"^(?=.{1,253}$)([a-z0-9-]+\.)+[a-z]{2,}$"), "a domain name"
     )
     certificate = read.matching(
-        "apiCertificateArn", re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/\S+$"),
+        "apiCertificateArn",
+        re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/\S+$"),
         "an ACM certificate ARN",
     )
     if (domain is None) != (certificate is None):
@@ -346,9 +395,15 @@ def _api(read: _Reader) -> ApiConfig:
             "apiDomainName and apiCertificateArn go together",
         )
     rate = read.number("apiThrottleRate", 50.0, 1.0, 10_000.0)
+    claim = re.compile(r"^[A-Za-z0-9_:.-]{1,64}$")
+    cognito = issuer is None
     return ApiConfig(
         jwt_issuer=issuer,
         jwt_audiences=audiences,
+        tenant_claim=read.matching("jwtTenantClaim", claim, "a claim name")
+        or ("custom:tenant" if cognito else "tenant"),
+        role_claim=read.matching("jwtRoleClaim", claim, "a claim name")
+        or ("custom:role" if cognito else "role"),
         throttle_rate=rate,
         throttle_burst=read.integer("apiThrottleBurst", 100, 1, 5000),
         sync_transcription_throttle_rate=min(

@@ -9,6 +9,7 @@ with any S3 client pointed at the printed endpoint, and the transcripts appear.
 from __future__ import annotations
 
 import argparse
+import re
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,9 @@ from edgescribe.local.ports import free_port
 
 if TYPE_CHECKING:
     from edgescribe.local.running_stack import LocalStack
+
+#: Stack names end up in S3 bucket names: lowercase, digits, hyphens.
+_STACK_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,28}[a-z0-9])?$")
 
 
 def register(subparsers: Any) -> None:
@@ -41,6 +45,11 @@ def register(subparsers: Any) -> None:
 def run_up(args: argparse.Namespace) -> int:
     from edgescribe.local.running_stack import run_local_stack
 
+    if not _STACK_NAME.match(args.stack):
+        raise UserError(
+            f"--stack {args.stack!r}: use 1-30 lowercase letters, digits or '-' "
+            "(it becomes part of bucket names)"
+        )
     if args.port is not None and not 1 <= args.port <= 65535:
         raise UserError(f"--port must be 1-65535, got {args.port}")
     if not 1 <= args.batch_size <= 10:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -116,7 +116,7 @@ class SqsEventSourcePoller:
         messages = response.get("Messages", [])
         if not messages:
             return BatchResult()
-        event = {"Records": [self._lambda_record(message) for message in messages]}
+        event = lambda_sqs_event(messages, queue_arn=self.queue_arn, region=self.region)
         ids = [message["MessageId"] for message in messages]
         handler_failed = False
         try:
@@ -144,29 +144,6 @@ class SqsEventSourcePoller:
             handler_errors=int(handler_failed),
         )
         return BatchResult(received=ids, failed=failed)
-
-    def _lambda_record(self, message: MessageTypeDef) -> dict[str, Any]:
-        """One ``Records[*]`` entry, spelled as Lambda spells it (camelCase, string attributes)."""
-        return {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message.get("Body", ""),
-            "attributes": dict(message.get("Attributes", {})),
-            "messageAttributes": {
-                name: {
-                    "stringValue": value.get("StringValue"),
-                    "binaryValue": value.get("BinaryValue"),
-                    "stringListValues": list(value.get("StringListValues", [])),
-                    "binaryListValues": list(value.get("BinaryListValues", [])),
-                    "dataType": value.get("DataType"),
-                }
-                for name, value in message.get("MessageAttributes", {}).items()
-            },
-            "md5OfBody": message.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self.queue_arn,
-            "awsRegion": self.region,
-        }
 
     def _context(self) -> LocalLambdaContext:
         return LocalLambdaContext(
@@ -225,6 +202,41 @@ class SqsEventSourcePoller:
                 current,
                 **{name: getattr(current, name) + value for name, value in increments.items()},
             )
+
+
+def lambda_sqs_event(
+    messages: Sequence[MessageTypeDef], *, queue_arn: str, region: str
+) -> dict[str, Any]:
+    """The event Lambda's SQS event source passes a handler for these received messages.
+
+    Spelled as Lambda spells it: camelCase keys, ``attributes`` as strings, message attributes as
+    ``{stringValue, binaryValue, stringListValues, binaryListValues, dataType}``.
+    """
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message.get("Body", ""),
+                "attributes": dict(message.get("Attributes", {})),
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "binaryValue": value.get("BinaryValue"),
+                        "stringListValues": list(value.get("StringListValues", [])),
+                        "binaryListValues": list(value.get("BinaryListValues", [])),
+                        "dataType": value.get("DataType"),
+                    }
+                    for name, value in message.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for message in messages
+        ]
+    }
 
 
 def _failed_ids(response: Any, batch_ids: list[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""A real Triton Inference Server on one machine: the ``tritonserver`` bundled in ``nvidia-pytriton``.
+"""A real Triton Inference Server on one machine: the ``tritonserver`` from ``nvidia-pytriton``.
 
 Tests and ``make demo`` serve the local rendering of the model repository (python backend wrapping
 onnxruntime, see ``models.triton``) with the same binary, protocol and dynamic batcher the cloud
@@ -23,6 +23,7 @@ Platform quirks this module handles (each cost a debugging session; keep them):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -38,9 +39,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 from edgescribe.local.ports import free_port
+
+if TYPE_CHECKING:
+    from models.triton.spec import TritonModelSpec
+
+_SHM_BYTES = 16 * 1024 * 1024
 
 
 class TritonServerError(RuntimeError):
@@ -49,7 +55,7 @@ class TritonServerError(RuntimeError):
 
 @dataclass(frozen=True)
 class TritonInstallation:
-    """Where the pieces of the bundled Triton live inside the installed ``nvidia-pytriton`` wheel."""
+    """Where the bundled Triton's pieces live inside the installed ``nvidia-pytriton`` wheel."""
 
     binary: Path
     python_backend: Path
@@ -96,7 +102,7 @@ def server_environment(installation: TritonInstallation) -> dict[str, str]:
 
 
 def assemble_backend_directory(installation: TritonInstallation, destination: Path) -> Path:
-    """Write ``<destination>/python/`` with the backend library, its utils and this Python's stub."""
+    """Write ``<destination>/python/``: the backend library, its utils and this Python's stub."""
     python_dir = destination / "python"
     python_dir.mkdir(parents=True, exist_ok=True)
     for item in installation.python_backend.iterdir():
@@ -104,6 +110,31 @@ def assemble_backend_directory(installation: TritonInstallation, destination: Pa
             shutil.copy2(item, python_dir / item.name)
     shutil.copy2(installation.stub, python_dir / "triton_python_backend_stub")
     return destination
+
+
+def child_process_ids(pid: int) -> list[int]:
+    """Direct children of ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            children.extend(int(child) for child in task.read_text().split())
+    return children
+
+
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (a killed orphan waits for init to reap it)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return fields[0] != "Z"
+
+
+def wait_until_gone(pids: Sequence[int], timeout: float) -> None:
+    """Wait for SIGKILLed processes to actually end (signals are delivered asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while any(process_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 @dataclass(frozen=True)
@@ -146,6 +177,7 @@ class TritonServer:
     endpoints: TritonEndpoints
     log_path: Path
     process: subprocess.Popen[bytes]
+    shm_prefix: str
     _workdir: Path = field(repr=False)
     _log_handle: IO[bytes] = field(repr=False)
 
@@ -154,16 +186,21 @@ class TritonServer:
         return self.process.poll() is None
 
     def log_tail(self, limit: int = 4000) -> str:
+        """Error lines and the last lines of the server log, minus its wide settings tables."""
         try:
-            return self.log_path.read_text(errors="replace")[-limit:]
+            lines = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return ""
+        text = [line for line in lines if not line.startswith(("|", "+"))]
+        errors = [line for line in text if line.startswith("E")]
+        tail = [line for line in text[-8:] if line not in errors]
+        return "\n".join(errors + tail)[-limit:]
 
     def is_ready(self) -> bool:
         """True when the server answers ``/v2/health/ready`` with 200 (every model loaded)."""
         url = f"http://{self.endpoints.http_url}/v2/health/ready"
         try:
-            with urllib.request.urlopen(url, timeout=1.0) as response:  # noqa: S310 - loopback URL we built
+            with urllib.request.urlopen(url, timeout=1.0) as response:
                 return int(response.status) == 200
         except (urllib.error.URLError, OSError):
             return False
@@ -184,20 +221,37 @@ class TritonServer:
         )
 
     def kill(self) -> None:
-        """SIGKILL: what a crashed or OOM-killed server looks like to clients (fault injection)."""
+        """SIGKILL: what a crashed or OOM-killed server looks like to clients (fault injection).
+
+        A SIGKILLed server cannot stop its python-backend stubs (they would linger, orphaned,
+        holding a model in memory), so they are killed by process id right after it, and the
+        shared-memory regions it cannot unlink are removed.
+        """
         if self.running:
+            stubs = child_process_ids(self.process.pid)
             self.process.kill()
             self.process.wait()
+            for pid in stubs:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            wait_until_gone(stubs, timeout=10.0)
+        self._remove_shared_memory()
+
+    def _remove_shared_memory(self) -> None:
+        shm = Path("/dev/shm")  # noqa: S108 - POSIX shm mount; only our unique prefix is removed
+        if shm.is_dir():
+            for region in shm.glob(f"{self.shm_prefix}*"):
+                region.unlink(missing_ok=True)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """SIGINT (Triton's graceful shutdown: unloads models, stops stubs), then SIGKILL if stuck."""
+        """SIGINT (Triton's graceful shutdown: unload models, stop stubs), then SIGKILL if stuck."""
         if self.running:
             self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                self.kill()
+        self._remove_shared_memory()
         self._log_handle.close()
         shutil.rmtree(self._workdir, ignore_errors=True)
 
@@ -207,10 +261,15 @@ def start_triton_server(
     *,
     startup_timeout: float = 120.0,
     log_verbose: int = 0,
-    enable_sagemaker: bool = False,
+    sagemaker_model: str | None = None,
     extra_args: Sequence[str] = (),
 ) -> TritonServer:
     """Start ``tritonserver`` on free ports and return once every model is ready.
+
+    ``sagemaker_model`` also opens Triton's SageMaker frontend (``/ping``, ``/invocations``, the
+    contract of SageMaker's Triton container) serving that model, as
+    ``SAGEMAKER_TRITON_DEFAULT_MODEL_NAME`` does in the cloud. Note that this frontend binds
+    0.0.0.0 (tritonserver 2.51 has no address flag for it).
 
     Raises ``TritonServerError`` with the server log's tail when it cannot start; the process and
     its scratch directory are cleaned up in that case.
@@ -224,7 +283,7 @@ def start_triton_server(
         http_port=free_port(),
         grpc_port=free_port(),
         metrics_port=free_port(),
-        sagemaker_port=free_port() if enable_sagemaker else None,
+        sagemaker_port=free_port() if sagemaker_model else None,
     )
     shm_prefix = f"edgescribe_{uuid.uuid4().hex[:12]}_"
     command = [
@@ -232,6 +291,10 @@ def start_triton_server(
         f"--model-repository={model_repository.resolve()}",
         f"--backend-directory={backends}",
         f"--backend-config=python,shm-region-prefix-name={shm_prefix}",
+        # Batches of long audio are tens of MB; growing the stub's region 1 MB at a time (the
+        # default) costs a remap per MB on the first large batch.
+        f"--backend-config=python,shm-default-byte-size={_SHM_BYTES}",
+        f"--backend-config=python,shm-growth-byte-size={_SHM_BYTES}",
         "--http-address=127.0.0.1",
         f"--http-port={endpoints.http_port}",
         "--grpc-address=127.0.0.1",
@@ -248,12 +311,15 @@ def start_triton_server(
         command += ["--allow-sagemaker=true", f"--sagemaker-port={endpoints.sagemaker_port}"]
     command += list(extra_args)
     log_path = workdir / "tritonserver.log"
+    environment = server_environment(installation)
+    if sagemaker_model:
+        environment["SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"] = sagemaker_model
     log_handle = log_path.open("wb")
     process = subprocess.Popen(
         command,
         stdout=log_handle,
         stderr=subprocess.STDOUT,
-        env=server_environment(installation),
+        env=environment,
         cwd=workdir,
     )
     server = TritonServer(
@@ -261,6 +327,7 @@ def start_triton_server(
         endpoints=endpoints,
         log_path=log_path,
         process=process,
+        shm_prefix=shm_prefix,
         _workdir=workdir,
         _log_handle=log_handle,
     )
@@ -278,16 +345,39 @@ def run_triton_server(
     *,
     startup_timeout: float = 120.0,
     log_verbose: int = 0,
-    enable_sagemaker: bool = False,
+    sagemaker_model: str | None = None,
 ) -> Iterator[TritonServer]:
-    """Serve ``model_repository`` for the duration of the ``with`` block; always stops the server."""
+    """Serve ``model_repository`` for the ``with`` block; the server is always stopped."""
     server = start_triton_server(
         model_repository,
         startup_timeout=startup_timeout,
         log_verbose=log_verbose,
-        enable_sagemaker=enable_sagemaker,
+        sagemaker_model=sagemaker_model,
     )
     try:
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def serve_released_model(
+    model_dir: Path, *, sagemaker: bool = False, **spec_overrides: Any
+) -> Iterator[tuple[TritonServer, TritonModelSpec]]:
+    """Serve one released model folder locally: generate the *local* rendering of its Triton
+    repository in a scratch folder, start the server, yield ``(server, spec)``; clean up after.
+
+    What ``make demo`` and a developer need (``TritonGrpcBackend.connect(server.endpoints.grpc_url,
+    spec.name)`` then talks to it); ``spec_overrides`` go to ``spec_for_release`` (e.g.
+    ``cpu_instances=2``).
+    """
+    from models.triton.repository import write_repository
+    from models.triton.spec import spec_for_release
+
+    spec = spec_for_release(model_dir, **spec_overrides)
+    with tempfile.TemporaryDirectory(prefix="edgescribe-triton-repo-") as scratch:
+        repository = write_repository([spec], Path(scratch), "local")
+        with run_triton_server(
+            repository, sagemaker_model=spec.name if sagemaker else None
+        ) as server:
+            yield server, spec

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from edgescribe import settings
 
@@ -56,9 +55,3 @@ def resource_name(variable: str) -> str:
             f"{variable} is not a resource-name variable; expected one of {sorted(defaults)}"
         )
     return defaults[variable]
-
-
-def model_dir() -> Path | None:
-    """``EDGESCRIBE_MODEL_DIR`` if set (a model baked into the image), else the released default."""
-    value = os.environ.get("EDGESCRIBE_MODEL_DIR")
-    return Path(value) if value else None

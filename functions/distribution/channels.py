@@ -14,7 +14,7 @@ information about the current pointer (and the error is raised, not swallowed).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, get_args
 
 from botocore.exceptions import ClientError
@@ -32,6 +32,8 @@ CHANNELS: tuple[Channel, ...] = get_args(Channel)
 assert set(CHANNELS) == set(storage_layout.CHANNELS), "channel names drifted from storage_layout"
 
 ChangeAction = Literal["promote", "rollback", "refresh"]
+_PRECONDITION_CODES = ("PreconditionFailed", "412", "ConditionalRequestConflict")
+_HISTORY_ATTEMPTS = 1000
 
 
 class ChannelState(BaseModel):
@@ -105,7 +107,9 @@ class ChannelStore:
             states[channel] = current.state if current else None
         return states
 
-    def write(self, state: ChannelState, change: ChannelChange, *, expected_etag: str | None) -> None:
+    def write(
+        self, state: ChannelState, change: ChannelChange, *, expected_etag: str | None
+    ) -> None:
         """Replace the channel's state if nobody changed it since ``expected_etag`` was read."""
         condition: dict[str, str] = (
             {"IfMatch": f'"{expected_etag}"'} if expected_etag else {"IfNoneMatch": "*"}
@@ -119,17 +123,33 @@ class ChannelStore:
                 **condition,  # type: ignore[arg-type]
             )
         except ClientError as exc:
-            if _error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            if _error_code(exc) in _PRECONDITION_CODES:
                 raise ChannelConflictError(
                     f"channel {state.channel!r} changed while this {change.action} was prepared; "
                     "read its status and try again"
                 ) from exc
             raise
-        self._s3.put_object(
-            Bucket=self._bucket,
-            Key=storage_layout.channel_history_key(change.channel, change.at),
-            Body=change.model_dump_json(indent=2).encode(),
-            ContentType="application/json",
+        self._append_history(change)
+
+    def _append_history(self, change: ChannelChange) -> None:
+        """Write the entry under a key no other entry has (keys are timestamps: on a clash, the
+        next microsecond), so two changes in the same instant both stay in the history."""
+        for _ in range(_HISTORY_ATTEMPTS):
+            try:
+                self._s3.put_object(
+                    Bucket=self._bucket,
+                    Key=storage_layout.channel_history_key(change.channel, change.at),
+                    Body=change.model_dump_json(indent=2).encode(),
+                    ContentType="application/json",
+                    IfNoneMatch="*",
+                )
+                return
+            except ClientError as exc:
+                if _error_code(exc) not in _PRECONDITION_CODES:
+                    raise
+                change = change.model_copy(update={"at": change.at + timedelta(microseconds=1)})
+        raise ChannelConflictError(
+            f"could not find a free history key for {change.channel!r} near {change.at}"
         )
 
     def history(self, channel: Channel, limit: int = 20) -> list[ChannelChange]:

@@ -57,8 +57,10 @@ def decide(
         return DeviceDecision(action="none", channel=serving.channel, version=target)
     for state in channels.values():
         directive = state.rollback if state else None
-        if directive and directive.name == serving.name and directive.permits(
-            installed=installed, offered=target
+        if (
+            directive
+            and directive.name == serving.name
+            and directive.permits(installed=installed, offered=target)
         ):
             return DeviceDecision(
                 action="rollback", channel=serving.channel, version=target, directive=directive

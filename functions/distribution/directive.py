@@ -69,7 +69,11 @@ class RollbackDirective(BaseModel):
 
         Only the version rules (3 and 4 above); signatures and expiry are checked separately.
         """
-        return installed is not None and installed in self.revoked_versions and offered == self.to_version
+        return (
+            installed is not None
+            and installed in self.revoked_versions
+            and offered == self.to_version
+        )
 
 
 def count_valid_directive_signatures(

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from functions.distribution.directive import RollbackDirective
 
 SIGNING_KEY_FILE_VARIABLE = "EDGESCRIBE_SIGNING_KEY_FILE"
-SIGNING_KEY_SECRET_VARIABLE = "EDGESCRIBE_SIGNING_KEY_SECRET_ID"
+SIGNING_KEY_SECRET_VARIABLE = "EDGESCRIBE_SIGNING_KEY_SECRET_ID"  # noqa: S105 - a variable name
 
 
 @dataclass(frozen=True)

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import TYPE_CHECKING, Any, Final
-
-import numpy as np
+from typing import Any, Final
 
 from functions.inference.http_bodies import http_inputs, http_outputs, outputs_from_result
 from functions.inference.triton_batches import TritonBackendBase, TritonInferenceError
-from models.runtime.bucketing import PaddedBatch
+from models.runtime.bucketing import FloatArray, IntArray, PaddedBatch
 from models.runtime.transcript import ModelRef
 
-if TYPE_CHECKING:
-    from botocore.client import BaseClient
+#: boto3's sagemaker-runtime client (typed ``Any``: no mypy-boto3 stubs for that service here).
+SageMakerRuntimeClient = Any
 
 BINARY_CONTENT_TYPE: Final = "application/vnd.sagemaker-triton.binary+json;json-header-size="
 _HEADER_SIZE = re.compile(r"json-header-size=(\d+)")
@@ -40,7 +38,7 @@ def response_header_length(content_type: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-class SageMakerTritonBackend(TritonBackendBase["BaseClient"]):
+class SageMakerTritonBackend(TritonBackendBase[SageMakerRuntimeClient]):
     """One SageMaker endpoint whose container is Triton serving the EdgeScribe model."""
 
     def __init__(
@@ -56,10 +54,10 @@ class SageMakerTritonBackend(TritonBackendBase["BaseClient"]):
         self.endpoint_name = endpoint_name
         self.endpoint_url = endpoint_url
         self.region_name = region_name
-        self._shared: BaseClient | None = None
+        self._shared: SageMakerRuntimeClient | None = None
         self._shared_lock = threading.Lock()
 
-    def _new_client(self) -> BaseClient:
+    def _new_client(self) -> SageMakerRuntimeClient:
         """The process-wide sagemaker-runtime client (created on first use, then shared)."""
         with self._shared_lock:
             if self._shared is None:
@@ -79,12 +77,14 @@ class SageMakerTritonBackend(TritonBackendBase["BaseClient"]):
                 )
             return self._shared
 
-    def _send(self, client: BaseClient, padded: PaddedBatch) -> tuple[np.ndarray, np.ndarray]:
+    def _send(
+        self, client: SageMakerRuntimeClient, padded: PaddedBatch, priority: int
+    ) -> tuple[FloatArray, IntArray]:
         import tritonclient.http as httpclient
         from botocore.exceptions import BotoCoreError, ClientError
 
         body, header_length = httpclient.InferenceServerClient.generate_request_body(
-            http_inputs(padded), outputs=http_outputs()
+            http_inputs(padded), outputs=http_outputs(), priority=priority
         )
         try:
             response = client.invoke_endpoint(
@@ -95,9 +95,7 @@ class SageMakerTritonBackend(TritonBackendBase["BaseClient"]):
             )
             payload = response["Body"].read()
         except (BotoCoreError, ClientError) as exc:
-            raise TritonInferenceError(
-                f"SageMaker endpoint {self.endpoint_name!r}: {exc}"
-            ) from exc
+            raise TritonInferenceError(f"SageMaker endpoint {self.endpoint_name!r}: {exc}") from exc
         result = httpclient.InferenceServerClient.parse_response_body(
             payload, header_length=response_header_length(response.get("ContentType", ""))
         )

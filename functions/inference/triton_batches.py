@@ -14,14 +14,22 @@ onnxruntime see the same numbers and give the same transcript.
 from __future__ import annotations
 
 import threading
+import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Generic, TypeVar
 
 import numpy as np
 
 from models.runtime.backend import MIN_INPUT_SAMPLES
-from models.runtime.bucketing import LengthBuckets, PaddedBatch, pad_to, trim_outputs
+from models.runtime.bucketing import (
+    FloatArray,
+    IntArray,
+    LengthBuckets,
+    PaddedBatch,
+    pad_to,
+    trim_outputs,
+)
 from models.runtime.transcript import Engine, ModelRef
 
 AUDIO: Final = "audio"
@@ -37,7 +45,7 @@ class TritonInferenceError(RuntimeError):
 
 
 def planned_requests(
-    batch: Sequence[np.ndarray], buckets: LengthBuckets, max_batch_size: int
+    batch: Sequence[FloatArray], buckets: LengthBuckets, max_batch_size: int
 ) -> list[tuple[list[int], PaddedBatch]]:
     """Split ``batch`` into same-shape requests: ``(row indices in batch, padded tensors)``."""
     waveforms = [np.asarray(w, dtype=np.float32).reshape(-1) for w in batch]
@@ -58,6 +66,11 @@ class TritonBackendBase(ABC, Generic[ClientT]):
     Clients are created lazily, one per thread (``threading.local``): tritonclient.http clients are
     not thread-safe, and a per-thread gRPC channel keeps one slow caller from head-of-line
     blocking the others.
+
+    Every request carries its bucket's priority level (``LengthBuckets.priority``) for models
+    rendered with per-bucket priority levels (an opt-in experiment, ADR 0200); Triton ignores the
+    field for models without levels, which is the default. ``connect()`` reads the bucket edges
+    from the server, so levels and edges always agree.
     """
 
     engine: Engine = "triton"
@@ -82,33 +95,45 @@ class TritonBackendBase(ABC, Generic[ClientT]):
         self._local = threading.local()
         self._clients_lock = threading.Lock()
         self._clients: list[ClientT] = []
+        self._generation = 0
+        # Close clients when the backend is collected or the interpreter exits, before grpc and
+        # gevent are torn down (their __del__ fails noisily at shutdown otherwise).
+        self._finalizer = weakref.finalize(
+            self, _close_all, self._clients, self._clients_lock, type(self).close_client
+        )
 
     @abstractmethod
     def _new_client(self) -> ClientT:
         """Create one transport client (called once per thread)."""
 
     @abstractmethod
-    def _send(self, client: ClientT, padded: PaddedBatch) -> tuple[np.ndarray, np.ndarray]:
-        """Send one padded request; return ``log_probs`` [b, F, V] and ``log_prob_lengths``."""
+    def _send(
+        self, client: ClientT, padded: PaddedBatch, priority: int
+    ) -> tuple[FloatArray, IntArray]:
+        """Send one padded request at ``priority``; return ``log_probs`` [b, F, V] and
+        ``log_prob_lengths`` [b]."""
 
-    def _close_client(self, client: ClientT) -> None:
+    @staticmethod
+    def close_client(client: Any) -> None:
         """Release one client (override when the transport has something to close)."""
 
     def client(self) -> ClientT:
-        """This thread's client."""
-        client: ClientT | None = getattr(self._local, "client", None)
-        if client is None:
-            client = self._new_client()
-            self._local.client = client
-            with self._clients_lock:
-                self._clients.append(client)
+        """This thread's client (a new one after :meth:`close`)."""
+        cached: tuple[int, ClientT] | None = getattr(self._local, "client", None)
+        if cached is not None and cached[0] == self._generation:
+            return cached[1]
+        client = self._new_client()
+        self._local.client = (self._generation, client)
+        with self._clients_lock:
+            self._clients.append(client)
         return client
 
-    def infer(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
-        results: list[np.ndarray | None] = [None] * len(batch)
+    def infer(self, batch: Sequence[FloatArray]) -> list[FloatArray]:
+        results: list[FloatArray | None] = [None] * len(batch)
         client = self.client()
         for rows, padded in planned_requests(batch, self.buckets, self.max_batch_size):
-            log_probs, lengths = self._send(client, padded)
+            priority = self.buckets.priority(padded.bucket_samples)
+            log_probs, lengths = self._send(client, padded, priority)
             if log_probs.shape[0] != len(rows):
                 raise TritonInferenceError(
                     f"{self.triton_model_name}: sent {len(rows)} utterances, got "
@@ -118,15 +143,23 @@ class TritonBackendBase(ABC, Generic[ClientT]):
                 results[row] = output
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:
-            raise TritonInferenceError(f"{self.triton_model_name}: no answer for utterances {missing}")
+            raise TritonInferenceError(
+                f"{self.triton_model_name}: no answer for utterances {missing}"
+            )
         return [r for r in results if r is not None]
 
     def close(self) -> None:
-        """Close every thread's client (call once, when the backend is retired)."""
-        with self._clients_lock:
-            clients, self._clients = self._clients, []
-        for client in clients:
-            self._close_client(client)
+        """Close every thread's client (threads that call again get fresh ones)."""
+        self._generation += 1
+        _close_all(self._clients, self._clients_lock, type(self).close_client)
+
+
+def _close_all(clients: list[Any], lock: threading.Lock, close: Callable[[Any], None]) -> None:
+    with lock:
+        closing = list(clients)
+        clients.clear()
+    for client in closing:
+        close(client)
 
 
 def options_from_model_config(config: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from functions.inference.triton_batches import (
     AUDIO,
     AUDIO_LENGTHS,
@@ -15,7 +13,7 @@ from functions.inference.triton_batches import (
     TritonInferenceError,
     options_from_model_config,
 )
-from models.runtime.bucketing import PaddedBatch
+from models.runtime.bucketing import FloatArray, IntArray, PaddedBatch
 from models.runtime.transcript import ModelRef
 
 if TYPE_CHECKING:
@@ -39,7 +37,9 @@ class TritonGrpcBackend(TritonBackendBase["grpcclient.InferenceServerClient"]):
             config = client.get_model_config(triton_model_name, as_json=True)["config"]
             metadata = client.get_model_metadata(triton_model_name, as_json=True)
         except grpcclient.InferenceServerException as exc:
-            raise TritonInferenceError(f"{url}: cannot read model {triton_model_name!r}: {exc}") from exc
+            raise TritonInferenceError(
+                f"{url}: cannot read model {triton_model_name!r}: {exc}"
+            ) from exc
         finally:
             client.close()
         version = max(int(v) for v in metadata["versions"])
@@ -51,20 +51,23 @@ class TritonGrpcBackend(TritonBackendBase["grpcclient.InferenceServerClient"]):
 
         return grpcclient.InferenceServerClient(self.url)
 
-    def _close_client(self, client: grpcclient.InferenceServerClient) -> None:
+    @staticmethod
+    def close_client(client: grpcclient.InferenceServerClient) -> None:
         client.close()
 
     def _send(
-        self, client: grpcclient.InferenceServerClient, padded: PaddedBatch
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, client: grpcclient.InferenceServerClient, padded: PaddedBatch, priority: int
+    ) -> tuple[FloatArray, IntArray]:
         import tritonclient.grpc as grpcclient
 
         audio = grpcclient.InferInput(AUDIO, list(padded.audio.shape), "FP32")
         audio.set_data_from_numpy(padded.audio)
         lengths = grpcclient.InferInput(AUDIO_LENGTHS, [padded.lengths.shape[0], 1], "INT64")
         lengths.set_data_from_numpy(padded.lengths.reshape(-1, 1))
-        outputs = [grpcclient.InferRequestedOutput(LOG_PROBS),
-                   grpcclient.InferRequestedOutput(LOG_PROB_LENGTHS)]
+        outputs = [
+            grpcclient.InferRequestedOutput(LOG_PROBS),
+            grpcclient.InferRequestedOutput(LOG_PROB_LENGTHS),
+        ]
         try:
             result = client.infer(
                 self.triton_model_name,
@@ -72,6 +75,7 @@ class TritonGrpcBackend(TritonBackendBase["grpcclient.InferenceServerClient"]):
                 model_version=self.model_version,
                 outputs=outputs,
                 client_timeout=self.timeout_seconds,
+                priority=priority,
             )
         except grpcclient.InferenceServerException as exc:
             raise TritonInferenceError(
@@ -80,6 +84,7 @@ class TritonGrpcBackend(TritonBackendBase["grpcclient.InferenceServerClient"]):
         log_probs = result.as_numpy(LOG_PROBS)
         log_prob_lengths = result.as_numpy(LOG_PROB_LENGTHS)
         if log_probs is None or log_prob_lengths is None:
-            raise TritonInferenceError(f"{self.triton_model_name}: response lacks the model outputs")
+            raise TritonInferenceError(
+                f"{self.triton_model_name}: response lacks the model outputs"
+            )
         return log_probs, log_prob_lengths.reshape(-1)
-

@@ -9,50 +9,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from functions.inference.http_bodies import http_inputs, http_outputs, outputs_from_result
 from functions.inference.triton_batches import (
-    AUDIO,
-    AUDIO_LENGTHS,
-    LOG_PROB_LENGTHS,
-    LOG_PROBS,
     TritonBackendBase,
     TritonInferenceError,
     options_from_model_config,
 )
-from models.runtime.bucketing import PaddedBatch
+from models.runtime.bucketing import FloatArray, IntArray, PaddedBatch
 from models.runtime.transcript import ModelRef
 
 if TYPE_CHECKING:
     import tritonclient.http as httpclient
-
-
-def http_inputs(padded: PaddedBatch) -> list[httpclient.InferInput]:
-    """The request tensors, binary-encoded (JSON lists of floats would be ~10x larger)."""
-    import tritonclient.http as httpclient
-
-    audio = httpclient.InferInput(AUDIO, list(padded.audio.shape), "FP32")
-    audio.set_data_from_numpy(padded.audio, binary_data=True)
-    lengths = httpclient.InferInput(AUDIO_LENGTHS, [padded.lengths.shape[0], 1], "INT64")
-    lengths.set_data_from_numpy(padded.lengths.reshape(-1, 1), binary_data=True)
-    return [audio, lengths]
-
-
-def http_outputs() -> list[httpclient.InferRequestedOutput]:
-    import tritonclient.http as httpclient
-
-    return [
-        httpclient.InferRequestedOutput(LOG_PROBS, binary_data=True),
-        httpclient.InferRequestedOutput(LOG_PROB_LENGTHS, binary_data=True),
-    ]
-
-
-def outputs_from_result(result: httpclient.InferResult, model_name: str) -> tuple[np.ndarray, np.ndarray]:
-    log_probs = result.as_numpy(LOG_PROBS)
-    log_prob_lengths = result.as_numpy(LOG_PROB_LENGTHS)
-    if log_probs is None or log_prob_lengths is None:
-        raise TritonInferenceError(f"{model_name}: response lacks the model outputs")
-    return log_probs, log_prob_lengths.reshape(-1)
 
 
 class TritonHttpBackend(TritonBackendBase["httpclient.InferenceServerClient"]):
@@ -72,7 +39,9 @@ class TritonHttpBackend(TritonBackendBase["httpclient.InferenceServerClient"]):
             config = client.get_model_config(triton_model_name)
             metadata = client.get_model_metadata(triton_model_name)
         except httpclient.InferenceServerException as exc:
-            raise TritonInferenceError(f"{url}: cannot read model {triton_model_name!r}: {exc}") from exc
+            raise TritonInferenceError(
+                f"{url}: cannot read model {triton_model_name!r}: {exc}"
+            ) from exc
         finally:
             client.close()
         version = max(int(v) for v in metadata["versions"])
@@ -88,12 +57,13 @@ class TritonHttpBackend(TritonBackendBase["httpclient.InferenceServerClient"]):
             network_timeout=self.timeout_seconds,
         )
 
-    def _close_client(self, client: httpclient.InferenceServerClient) -> None:
+    @staticmethod
+    def close_client(client: httpclient.InferenceServerClient) -> None:
         client.close()
 
     def _send(
-        self, client: httpclient.InferenceServerClient, padded: PaddedBatch
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, client: httpclient.InferenceServerClient, padded: PaddedBatch, priority: int
+    ) -> tuple[FloatArray, IntArray]:
         import tritonclient.http as httpclient
 
         try:
@@ -102,6 +72,7 @@ class TritonHttpBackend(TritonBackendBase["httpclient.InferenceServerClient"]):
                 http_inputs(padded),
                 model_version=self.model_version,
                 outputs=http_outputs(),
+                priority=priority,
             )
         except httpclient.InferenceServerException as exc:
             raise TritonInferenceError(

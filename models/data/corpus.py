@@ -13,6 +13,7 @@ from math import gcd
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import soundfile as sf
 from scipy.signal import resample_poly
 
@@ -21,16 +22,16 @@ from models.runtime.vocabulary import encode, normalize_text
 
 @dataclass
 class Utterance:
-    audio: np.ndarray  # int16, 16 kHz mono
+    audio: npt.NDArray[np.int16]  # 16 kHz mono
     text: str
     tokens: list[int]
     set: str
     speaker: str
 
 
-def read_16k(path: Path) -> np.ndarray:
+def read_16k(path: Path) -> npt.NDArray[np.float32]:
     audio, rate = sf.read(path, dtype="float32", always_2d=True)
-    mono = audio.mean(axis=1)
+    mono: npt.NDArray[np.float32] = audio.mean(axis=1)
     if rate != 16_000:
         g = gcd(rate, 16_000)
         mono = resample_poly(mono, 16_000 // g, rate // g).astype(np.float32)

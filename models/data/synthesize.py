@@ -20,8 +20,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import soundfile as sf
 from scipy.signal import resample_poly
 
@@ -29,12 +31,50 @@ from models.data.sentences import SentenceGenerator
 
 HELD_OUT_VOICES = frozenset({"pico", "flite:slt", "festival:cmu_us_slt_arctic_hts"})
 
-ESPEAK_BASES = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan",
-                "en-gb-x-gbcwmd", "en"]
-ESPEAK_VARIANTS = ["", "+f1", "+f2", "+f3", "+f4", "+f5", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6",
-                   "+m7", "+klatt", "+klatt2", "+klatt3", "+klatt4", "+croak", "+Andy", "+Annie",
-                   "+belinda", "+david", "+linda", "+steph", "+john", "+robert", "+paul", "+edward",
-                   "+grandma", "+grandpa", "+iven", "+zac"]
+ESPEAK_BASES = [
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-029",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en",
+]
+ESPEAK_VARIANTS = [
+    "",
+    "+f1",
+    "+f2",
+    "+f3",
+    "+f4",
+    "+f5",
+    "+m1",
+    "+m2",
+    "+m3",
+    "+m4",
+    "+m5",
+    "+m6",
+    "+m7",
+    "+klatt",
+    "+klatt2",
+    "+klatt3",
+    "+klatt4",
+    "+croak",
+    "+Andy",
+    "+Annie",
+    "+belinda",
+    "+david",
+    "+linda",
+    "+steph",
+    "+john",
+    "+robert",
+    "+paul",
+    "+edward",
+    "+grandma",
+    "+grandpa",
+    "+iven",
+    "+zac",
+]
 FLITE_VOICES = ["kal", "kal16", "awb", "rms"]
 
 
@@ -48,7 +88,7 @@ class Job:
     pitch: int
 
 
-def _to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
+def _to_16k(audio: npt.NDArray[np.floating[Any]], rate: int) -> npt.NDArray[np.float32]:
     if audio.ndim > 1:
         audio = audio.mean(axis=1)
     if rate != 16_000:
@@ -63,11 +103,30 @@ def synthesize(job: Job, out_dir: Path) -> dict[str, object] | None:
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "x.wav"
         if job.engine == "espeak":
-            cmd = ["espeak-ng", "-v", job.voice, "-s", str(job.rate), "-p", str(job.pitch),
-                   "-w", str(wav), job.text]
+            cmd = [
+                "espeak-ng",
+                "-v",
+                job.voice,
+                "-s",
+                str(job.rate),
+                "-p",
+                str(job.pitch),
+                "-w",
+                str(wav),
+                job.text,
+            ]
         elif job.engine == "flite":
-            cmd = ["flite", "-voice", job.voice, "--setf", f"duration_stretch={100 / job.rate:.3f}",
-                   "-t", job.text, "-o", str(wav)]
+            cmd = [
+                "flite",
+                "-voice",
+                job.voice,
+                "--setf",
+                f"duration_stretch={100 / job.rate:.3f}",
+                "-t",
+                job.text,
+                "-o",
+                str(wav),
+            ]
         else:
             raise ValueError(job.engine)
         result = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
@@ -81,8 +140,13 @@ def synthesize(job: Job, out_dir: Path) -> dict[str, object] | None:
     audio = audio / peak * 0.9
     path = out_dir / f"{job.index:06d}.flac"
     sf.write(path, audio, 16_000, format="FLAC")
-    return {"audio": path.name, "text": job.text, "set": "synthetic",
-            "speaker": f"{job.engine}:{job.voice}", "duration": round(len(audio) / 16_000, 3)}
+    return {
+        "audio": path.name,
+        "text": job.text,
+        "set": "synthetic",
+        "speaker": f"{job.engine}:{job.voice}",
+        "duration": round(len(audio) / 16_000, 3),
+    }
 
 
 def plan_jobs(count: int, seed: int, real_texts: list[str]) -> list[Job]:
@@ -93,9 +157,13 @@ def plan_jobs(count: int, seed: int, real_texts: list[str]) -> list[Job]:
         text = sentences.sentence()
         if rng.random() < 0.8:
             voice = rng.choice(ESPEAK_BASES) + rng.choice(ESPEAK_VARIANTS)
-            jobs.append(Job(index, text, "espeak", voice, rng.randint(120, 210), rng.randint(25, 75)))
+            jobs.append(
+                Job(index, text, "espeak", voice, rng.randint(120, 210), rng.randint(25, 75))
+            )
         else:
-            jobs.append(Job(index, text, "flite", rng.choice(FLITE_VOICES), rng.randint(80, 120), 0))
+            jobs.append(
+                Job(index, text, "flite", rng.choice(FLITE_VOICES), rng.randint(80, 120), 0)
+            )
     return jobs
 
 
@@ -109,8 +177,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--real-texts", type=Path, default=None,
-                        help="a train.jsonl whose texts are mixed into the sentence source")
+    parser.add_argument(
+        "--real-texts",
+        type=Path,
+        default=None,
+        help="a train.jsonl whose texts are mixed into the sentence source",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     real_texts: list[str] = []
@@ -120,7 +192,7 @@ def main() -> None:
             if len(row.get("text_norm", "").split()) >= 3:
                 real_texts.append(row["text_norm"])
     jobs = plan_jobs(args.count, args.seed, real_texts)
-    rows = []
+    rows: list[dict[str, object]] = []
     with ProcessPoolExecutor(args.workers) as pool:
         for row in pool.map(_run, [(job, args.out) for job in jobs], chunksize=16):
             if row is not None:
@@ -128,7 +200,7 @@ def main() -> None:
     with (args.out / "manifest.jsonl").open("w") as handle:
         for row in rows:
             handle.write(json.dumps(row) + "\n")
-    hours = sum(float(r["duration"]) for r in rows) / 3600  # type: ignore[arg-type]
+    hours = sum(cast(float, r["duration"]) for r in rows) / 3600
     print(f"wrote {len(rows)} utterances ({hours:.2f} h) to {args.out}")
 
 

@@ -23,7 +23,7 @@ import onnx
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from models.runtime.manifest import ModelManifest, sha256_file
+from models.runtime.manifest import ModelManifest, SetMetrics, sha256_file
 from models.runtime.vocabulary import DEFAULT_VOCABULARY
 from models.training.architecture import SUBSAMPLING, AcousticModel, ModelConfig
 from models.training.frontend import HOP, SAMPLE_RATE
@@ -42,45 +42,79 @@ def export_fp32(model: AcousticModel, path: Path) -> None:
     audio = torch.randn(2, SAMPLE_RATE * 3) * 0.1
     lengths = torch.tensor([SAMPLE_RATE * 3, SAMPLE_RATE * 2], dtype=torch.int64)
     torch.onnx.export(
-        model, (audio, lengths), str(path), dynamo=False, opset_version=17,
-        input_names=["audio", "audio_lengths"], output_names=["log_probs", "log_prob_lengths"],
-        dynamic_axes={"audio": {0: "batch", 1: "samples"}, "audio_lengths": {0: "batch"},
-                      "log_probs": {0: "batch", 1: "frames"}, "log_prob_lengths": {0: "batch"}},
+        model,
+        (audio, lengths),
+        str(path),
+        dynamo=False,
+        opset_version=17,
+        input_names=["audio", "audio_lengths"],
+        output_names=["log_probs", "log_prob_lengths"],
+        dynamic_axes={
+            "audio": {0: "batch", 1: "samples"},
+            "audio_lengths": {0: "batch"},
+            "log_probs": {0: "batch", 1: "frames"},
+            "log_prob_lengths": {0: "batch"},
+        },
     )
 
 
 def frontend_node_names(path: Path) -> list[str]:
     """Every node of the front end (the exporter scopes them under ``/frontend/``)."""
     graph = onnx.load(str(path)).graph
-    return [node.name for node in graph.node
-            if node.name.startswith("/frontend/") and node.op_type in ("Conv", "MatMul")]
+    return [
+        node.name
+        for node in graph.node
+        if node.name.startswith("/frontend/") and node.op_type in ("Conv", "MatMul")
+    ]
 
 
 def quantize_int8(fp32: Path, out: Path) -> None:
     excluded = frontend_node_names(fp32)
     if len(excluded) < 2:
         raise RuntimeError(f"front-end nodes not found for exclusion: {excluded}")
-    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8,
-                     op_types_to_quantize=["MatMul", "Gemm", "LSTM", "Conv"], nodes_to_exclude=excluded,
-                     per_channel=False, reduce_range=False)
+    quantize_dynamic(
+        str(fp32),
+        str(out),
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul", "Gemm", "LSTM", "Conv"],
+        nodes_to_exclude=excluded,
+        per_channel=False,
+        reduce_range=False,
+    )
 
 
-def write_manifest(model_path: Path, name: str, version: int, label: str, quantization: str,
-                   config: ModelConfig, training_data: dict[str, float | int | str],
-                   metrics: dict[str, dict[str, float]] | None = None) -> ModelManifest:
+def write_manifest(
+    model_path: Path,
+    name: str,
+    version: int,
+    label: str,
+    quantization: str,
+    config: ModelConfig,
+    training_data: dict[str, float | int | str],
+    metrics: dict[str, dict[str, float]] | None = None,
+) -> ModelManifest:
     manifest = ModelManifest(
-        name=name, version=version, label=label, sha256=sha256_file(model_path),
-        size=model_path.stat().st_size, vocabulary=list(DEFAULT_VOCABULARY), sample_rate=SAMPLE_RATE,
-        frame_shift_seconds=FRAME_SHIFT_SECONDS, quantization=quantization,  # type: ignore[arg-type]
-        architecture=json.dumps(config.to_dict(), sort_keys=True), training_data=training_data,
-        metrics=metrics or {},
+        name=name,
+        version=version,
+        label=label,
+        sha256=sha256_file(model_path),
+        size=model_path.stat().st_size,
+        vocabulary=list(DEFAULT_VOCABULARY),
+        sample_rate=SAMPLE_RATE,
+        frame_shift_seconds=FRAME_SHIFT_SECONDS,
+        quantization=quantization,  # type: ignore[arg-type]
+        architecture=json.dumps(config.to_dict(), sort_keys=True),
+        training_data=training_data,
+        metrics={name: SetMetrics.model_validate(m) for name, m in (metrics or {}).items()},
     )
     (model_path.parent / "manifest.json").write_text(manifest.to_json())
     return manifest
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--name", required=True)
     p.add_argument("--version", type=int, default=1)
@@ -88,6 +122,12 @@ def main() -> None:
     p.add_argument("--int8", action="store_true")
     p.add_argument("--out-dir", type=Path, default=Path("models/released"))
     p.add_argument("--training-data", default="{}", help="JSON summary stored in the manifest")
+    p.add_argument(
+        "--metrics-json",
+        type=Path,
+        default=None,
+        help="output of `edgescribe eval --json`: its per-set metrics go into the manifest",
+    )
     args = p.parse_args()
     model = load_model(args.checkpoint)
     target_dir = args.out_dir / args.name
@@ -103,19 +143,31 @@ def main() -> None:
     ckpt = torch.load(args.checkpoint, weights_only=False, map_location="cpu")
     summary = json.loads(args.training_data)
     summary.setdefault("steps", int(ckpt.get("step", 0)))
-    manifest = write_manifest(target, args.name, args.version, args.label,
-                              "int8-dynamic" if args.int8 else "fp32", model.config, summary)
+    manifest = write_manifest(
+        target,
+        args.name,
+        args.version,
+        args.label,
+        "int8-dynamic" if args.int8 else "fp32",
+        model.config,
+        summary,
+        json.loads(args.metrics_json.read_text())["sets"] if args.metrics_json else None,
+    )
     # parity check on the spot: onnxruntime vs torch on a random clip
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
-    audio = (np.random.default_rng(0).standard_normal((1, SAMPLE_RATE * 2)) * 0.1).astype(np.float32)
+    audio = (np.random.default_rng(0).standard_normal((1, SAMPLE_RATE * 2)) * 0.1).astype(
+        np.float32
+    )
     onnx_lp, _ = session.run(None, {"audio": audio, "audio_lengths": np.array([audio.shape[1]])})
     with torch.no_grad():
         torch_lp, _ = model(torch.from_numpy(audio), torch.tensor([audio.shape[1]]))
     diff = float(np.abs(onnx_lp - torch_lp.numpy()).max())
-    print(f"wrote {target} ({manifest.size / 1e6:.2f} MB, {manifest.quantization}); "
-          f"max |onnx - torch| log-prob difference {diff:.2e}")
+    print(
+        f"wrote {target} ({manifest.size / 1e6:.2f} MB, {manifest.quantization}); "
+        f"max |onnx - torch| log-prob difference {diff:.2e}"
+    )
 
 
 if __name__ == "__main__":

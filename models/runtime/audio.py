@@ -66,6 +66,10 @@ class AudioDecodeError(ValueError):
         self.source = source
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[AudioDecodeError], tuple[str, str]]:
+        # Keep the two-argument form through pickling (process pools, multiprocessing queues).
+        return type(self), (self.source, self.reason)
+
 
 class UnsupportedFormatError(AudioDecodeError):
     """Not audio we decode: an image, a text file, an unknown container or codec."""
@@ -253,11 +257,8 @@ def _decode_with_soundfile(
             mono = _collect(_soundfile_blocks(handle), rate, max_seconds, name)
     except AudioDecodeError:
         raise
-    except (
-        RuntimeError,
-        ValueError,
-        OSError,
-    ) as exc:  # soundfile.LibsndfileError is a RuntimeError
+    # soundfile.LibsndfileError is a RuntimeError; a broken header can also raise ValueError.
+    except (RuntimeError, ValueError, OSError) as exc:
         raise CorruptAudioError(name, f"cannot decode {kind}: {_decoder_message(exc)}") from exc
     if mono.size and _header_length_is_exact(data, kind):
         slack = _MP3_LENGTH_SLACK if kind == "mp3" else 0

@@ -15,8 +15,7 @@ Rules:
 * Padding never changes ``audio_lengths``: the model reads the true length and its output lengths
   (``log_prob_lengths``) say how many frames are real. Callers trim with them.
 * The edges trade padding waste (compute spent on zeros, at most the gap to the next edge)
-  against batching (fewer distinct shapes in the queue). The defaults waste at most ~1/3 on short
-  clips and ~1/4 beyond 4 s.
+  against batching (fewer distinct shapes in the queue); see ``DEFAULT_BUCKET_SECONDS``.
 
 This module is torch-free and boto3-free: the Triton clients, the in-process backend and the edge
 router all use it.
@@ -29,10 +28,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-#: Bucket edges in seconds (16 kHz audio): short API clips, then chunk-sized audio up to the
-#: transcriber's default 20 s chunks, then 30 s (the synchronous API's cap).
-DEFAULT_BUCKET_SECONDS: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0)
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+#: Bucket edges in seconds (16 kHz audio): doubling for short API clips, then the transcriber's
+#: 20 s chunks (long recordings are cut near that length, so most chunks share one shape), then
+#: 30 s (the synchronous API's cap). Coarse on purpose: Triton ends a batch at the first queued
+#: request of another shape, so every extra edge splits concurrent traffic into smaller batches;
+#: the price is padding (at most half a clip, about a quarter on average below 8 s).
+DEFAULT_BUCKET_SECONDS: tuple[float, ...] = (2.0, 4.0, 8.0, 15.0, 20.0, 30.0)
 
 
 class BucketingError(ValueError):
@@ -41,10 +47,10 @@ class BucketingError(ValueError):
 
 @dataclass(frozen=True)
 class PaddedBatch:
-    """Utterances padded to one shape, ready for the model's ``audio`` / ``audio_lengths`` inputs."""
+    """Utterances padded to one shape: the model's ``audio`` and ``audio_lengths`` inputs."""
 
-    audio: np.ndarray  # float32 [batch, bucket_samples]
-    lengths: np.ndarray  # int64 [batch]: true sample counts
+    audio: FloatArray  # float32 [batch, bucket_samples]
+    lengths: IntArray  # int64 [batch]: true sample counts
 
     @property
     def bucket_samples(self) -> int:
@@ -75,7 +81,9 @@ class LengthBuckets:
         try:
             edges = tuple(float(part) for part in text.split(",") if part.strip())
         except ValueError as exc:
-            raise BucketingError(f"bucket edges must be comma-separated seconds, got {text!r}") from exc
+            raise BucketingError(
+                f"bucket edges must be comma-separated seconds, got {text!r}"
+            ) from exc
         return cls(edges_seconds=edges, sample_rate=sample_rate)
 
     def format(self) -> str:
@@ -99,6 +107,14 @@ class LengthBuckets:
         step = round(self.overflow_step_seconds * self.sample_rate)
         return step * math.ceil(n_samples / step)
 
+    def priority(self, bucket_samples: int) -> int:
+        """Triton priority level for a padded length: 1 for the shortest bucket, then 2, ...;
+        ``len(edges) + 1`` for overflow lengths (see ``models.triton.spec.DynamicBatching``)."""
+        for level, edge in enumerate(self.edges_samples, start=1):
+            if bucket_samples <= edge:
+                return level
+        return len(self.edges_samples) + 1
+
     def group(self, lengths: Iterable[int]) -> dict[int, list[int]]:
         """Indices of utterances grouped by their bucket (each group is one same-shape request)."""
         groups: dict[int, list[int]] = {}
@@ -106,12 +122,12 @@ class LengthBuckets:
             groups.setdefault(self.bucket_samples(n_samples), []).append(index)
         return groups
 
-    def pad(self, waveforms: Sequence[np.ndarray]) -> PaddedBatch:
+    def pad(self, waveforms: Sequence[FloatArray]) -> PaddedBatch:
         """Pad every waveform to the bucket of the longest one (zeros at the end)."""
         return pad_to(waveforms, self.bucket_samples(max((len(w) for w in waveforms), default=0)))
 
 
-def pad_to(waveforms: Sequence[np.ndarray], n_samples: int) -> PaddedBatch:
+def pad_to(waveforms: Sequence[FloatArray], n_samples: int) -> PaddedBatch:
     """Stack 1-D waveforms into ``[batch, n_samples]`` float32, zero-padded, with true lengths."""
     if not waveforms:
         raise BucketingError("cannot pad an empty batch")
@@ -120,17 +136,20 @@ def pad_to(waveforms: Sequence[np.ndarray], n_samples: int) -> PaddedBatch:
     for row, waveform in enumerate(waveforms):
         samples = np.asarray(waveform, dtype=np.float32)
         if samples.ndim != 1:
-            raise BucketingError(f"utterance {row} must be 1-D mono samples, got shape {samples.shape}")
+            raise BucketingError(
+                f"utterance {row} must be 1-D mono samples, got shape {samples.shape}"
+            )
         if samples.shape[0] > n_samples:
             raise BucketingError(
-                f"utterance {row} has {samples.shape[0]} samples, more than the {n_samples} padded length"
+                f"utterance {row} has {samples.shape[0]} samples, "
+                f"more than the {n_samples} padded length"
             )
         audio[row, : samples.shape[0]] = samples
         lengths[row] = samples.shape[0]
     return PaddedBatch(audio=audio, lengths=lengths)
 
 
-def trim_outputs(log_probs: np.ndarray, log_prob_lengths: np.ndarray) -> list[np.ndarray]:
+def trim_outputs(log_probs: FloatArray, log_prob_lengths: IntArray) -> list[FloatArray]:
     """Split a ``[batch, frames, vocab]`` output into per-utterance ``[frames_i, vocab]`` arrays."""
     if log_probs.ndim != 3 or log_prob_lengths.reshape(-1).shape[0] != log_probs.shape[0]:
         raise BucketingError(

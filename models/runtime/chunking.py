@@ -7,9 +7,12 @@ Rules:
   (a "silent" stretch may hold a quiet word);
 - no chunk is longer than ``max_chunk_seconds``; audio that fits is one chunk;
 - each cut lies in the last ``search_seconds`` before the limit, at the quietest point: the frame
-  (25 ms, 10 ms hop) whose smoothed energy, in dB relative to the loudest frame of the clip, is
+  (30 ms, 10 ms hop) whose smoothed energy, in dB relative to the loudest frame of the clip, is
   lowest. Smoothing over ~150 ms prefers the middle of a pause to a short dip inside a word;
 - the last chunk is never shorter than ``min_chunk_seconds`` (unless the whole clip is).
+
+Memory stays O(n / hop) beyond the samples themselves: a four-hour upload is 230 M samples, and a
+float64 copy or cumulative sum of it would need 1.8 GB more than a Lambda has.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import numpy.typing as npt
 
 from edgescribe.settings import SAMPLE_RATE
 
-FRAME_SECONDS: Final = 0.025
 HOP_SECONDS: Final = 0.010
+HOPS_PER_FRAME: Final = 3
+FRAME_SECONDS: Final = HOP_SECONDS * HOPS_PER_FRAME
 SMOOTHING_FRAMES: Final = 15
 SILENCE_FLOOR_DB: Final = -100.0
 
@@ -51,7 +55,7 @@ def split_at_silences(
     search_len = min(max(search_len, 1), max_len - 1)
     min_len = min(int(min_chunk_seconds * sample_rate), max_len // 2)
     hop = max(1, int(HOP_SECONDS * sample_rate))
-    centre = max(1, int(FRAME_SECONDS * sample_rate)) // 2
+    centre = hop * HOPS_PER_FRAME // 2
     energy_db = smoothed_energy_db(samples, sample_rate=sample_rate)
 
     chunks: list[tuple[int, int]] = []
@@ -71,14 +75,19 @@ def smoothed_energy_db(
 ) -> npt.NDArray[np.float64]:
     """Per-hop frame RMS in dB relative to the loudest frame, smoothed; index i ~ sample i * hop."""
     signal = np.asarray(samples, dtype=np.float32)
-    frame = max(1, int(FRAME_SECONDS * sample_rate))
     hop = max(1, int(HOP_SECONDS * sample_rate))
-    padded = np.concatenate([signal, np.zeros(frame, dtype=np.float32)])
     count = 1 + (signal.size - 1) // hop
-    starts = np.arange(count) * hop
-    # Sum of squares per frame via a cumulative sum: O(n) however long the audio is.
-    cumulative = np.concatenate([[0.0], np.cumsum(padded.astype(np.float64) ** 2)])
-    rms = np.sqrt((cumulative[starts + frame] - cumulative[starts]) / frame)
+    # Sum of squares per hop without a squared copy of the signal (einsum accumulates in place),
+    # then each frame sums HOPS_PER_FRAME consecutive hops (zeros past the end).
+    whole = (signal.size // hop) * hop
+    hop_energy = np.zeros(count + HOPS_PER_FRAME, dtype=np.float64)
+    blocks = signal[:whole].reshape(-1, hop)
+    hop_energy[: blocks.shape[0]] = np.einsum("ij,ij->i", blocks, blocks)
+    if whole < signal.size:
+        tail = signal[whole:]
+        hop_energy[blocks.shape[0]] = float(np.dot(tail, tail))
+    frame_energy = sum(hop_energy[k : k + count] for k in range(HOPS_PER_FRAME))
+    rms = np.sqrt(frame_energy / (hop * HOPS_PER_FRAME))
     peak = float(rms.max(initial=0.0))
     if peak <= 0.0:
         return np.full(count, SILENCE_FLOOR_DB)

@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-import numpy as np
-
+from models.runtime.bucketing import FloatArray
 from models.runtime.transcript import Engine, ModelRef
 
 if TYPE_CHECKING:
@@ -189,11 +188,11 @@ class FallbackBackend:
         model: ModelRef = getattr(self._local, "model", self.primary.model)
         return model
 
-    def infer(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def infer(self, batch: Sequence[FloatArray]) -> list[FloatArray]:
         outputs, _ = self.infer_with_engine(batch)
         return outputs
 
-    def infer_with_engine(self, batch: Sequence[np.ndarray]) -> tuple[list[np.ndarray], Engine]:
+    def infer_with_engine(self, batch: Sequence[FloatArray]) -> tuple[list[FloatArray], Engine]:
         """Like ``infer``, and also say which engine answered."""
         if self.breaker.allow_request():
             try:
@@ -201,8 +200,12 @@ class FallbackBackend:
             except Exception as exc:  # any primary failure is a reason to fall back, never to fail
                 self.last_primary_error = exc
                 self.breaker.record_failure(f"{type(exc).__name__}: {exc}")
-                logger.warning("primary %s failed, using %s: %s", self.primary.engine,
-                               self.secondary.engine, exc)
+                logger.warning(
+                    "primary %s failed, using %s: %s",
+                    self.primary.engine,
+                    self.secondary.engine,
+                    exc,
+                )
             else:
                 self.breaker.record_success()
                 return outputs, self._served_by(self.primary)
@@ -213,7 +216,7 @@ class FallbackBackend:
         """Stop accepting primary calls; do not wait for hung ones."""
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def _call_primary(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def _call_primary(self, batch: Sequence[FloatArray]) -> list[FloatArray]:
         future = self._executor.submit(self.primary.infer, batch)
         try:
             return future.result(timeout=self.timeout_seconds)

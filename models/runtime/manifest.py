@@ -105,7 +105,9 @@ def sign_manifest(manifest: ModelManifest, private_key: Ed25519PrivateKey) -> Mo
     keyid = key_id(private_key.public_key())
     signature = base64.b64encode(private_key.sign(manifest.canonical_bytes())).decode()
     others = [s for s in manifest.signatures if s.keyid != keyid]
-    return manifest.model_copy(update={"signatures": [*others, Signature(keyid=keyid, sig=signature)]})
+    return manifest.model_copy(
+        update={"signatures": [*others, Signature(keyid=keyid, sig=signature)]}
+    )
 
 
 def count_valid_signatures(

@@ -48,7 +48,9 @@ def recording_key(tenant: str, recording_id: str, extension: str) -> str:
 def parse_recording_key(key: str) -> RecordingRef:
     parts = key.split("/")
     if len(parts) != 3 or parts[0] != "recordings":
-        raise InvalidKeyError(f"not a recording key: {key!r} (expected recordings/<tenant>/<id>.<ext>)")
+        raise InvalidKeyError(
+            f"not a recording key: {key!r} (expected recordings/<tenant>/<id>.<ext>)"
+        )
     tenant, filename = parts[1], parts[2]
     stem, dot, extension = filename.rpartition(".")
     if not dot:
@@ -70,7 +72,9 @@ def shadow_transcript_key(tenant: str, recording_id: str, version: int) -> str:
 
 
 def error_key(tenant: str, recording_id: str) -> str:
-    return f"errors/{validate_id(tenant, 'tenant')}/{validate_id(recording_id, 'recording id')}.json"
+    return (
+        f"errors/{validate_id(tenant, 'tenant')}/{validate_id(recording_id, 'recording id')}.json"
+    )
 
 
 def unroutable_error_key(event_id: str) -> str:

@@ -45,8 +45,9 @@ class ModelConfig:
 
 CONFIGS = {
     "edge": ModelConfig(),
-    "cloud": ModelConfig(name="cloud", tdnn_channels=384, lstm_hidden=320, lstm_layers=3,
-                         attention_heads=8),
+    "cloud": ModelConfig(
+        name="cloud", tdnn_channels=384, lstm_hidden=320, lstm_layers=3, attention_heads=8
+    ),
     "cnn_rnn": ModelConfig(name="cnn_rnn", kind="cnn_rnn"),
 }
 
@@ -67,14 +68,16 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
 class TdnnLayer(nn.Module):
     def __init__(self, c_in: int, c_out: int, kernel: int, dilation: int, dropout: float) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(c_in, c_out, kernel, dilation=dilation,
-                              padding=dilation * (kernel - 1) // 2)
+        self.conv = nn.Conv1d(
+            c_in, c_out, kernel, dilation=dilation, padding=dilation * (kernel - 1) // 2
+        )
         self.norm = nn.LayerNorm(c_out)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, maskf: torch.Tensor) -> torch.Tensor:
         y = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
-        return self.dropout(self.norm(y)) * maskf
+        out: torch.Tensor = self.dropout(self.norm(y)) * maskf
+        return out
 
 
 class BiLstmLayer(nn.Module):
@@ -108,17 +111,23 @@ class SelfAttention(nn.Module):
         k = k.reshape(b, -1, self.heads, head_dim).transpose(1, 2)
         v = v.reshape(b, -1, self.heads, head_dim).transpose(1, 2)
         attn = nn.functional.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask[:, None, None, :],
-            dropout_p=self.dropout if self.training else 0.0)
+            q,
+            k,
+            v,
+            attn_mask=mask[:, None, None, :],
+            dropout_p=self.dropout if self.training else 0.0,
+        )
         y = attn.transpose(1, 2).reshape(b, -1, self.heads * head_dim)
-        return x + self.out(y)
+        out: torch.Tensor = x + self.out(y)
+        return out
 
 
 class SpecAugment(nn.Module):
     """Time and frequency masking on features, active in training only."""
 
-    def __init__(self, freq_masks: int = 2, freq_width: int = 12, time_masks: int = 4,
-                 time_width: int = 25) -> None:
+    def __init__(
+        self, freq_masks: int = 2, freq_width: int = 12, time_masks: int = 4, time_width: int = 25
+    ) -> None:
         super().__init__()
         self.freq_masks, self.freq_width = freq_masks, freq_width
         self.time_masks, self.time_width = time_masks, time_width
@@ -150,25 +159,35 @@ class AcousticModel(nn.Module):
         self.frontend = LogMelFrontEnd()
         self.specaugment = SpecAugment()
         if config.kind == "hybrid":
-            self.tdnn = nn.ModuleList([
-                TdnnLayer(N_MELS, c, 5, 1, config.dropout),
-                TdnnLayer(c, c, 3, 2, config.dropout),
-                TdnnLayer(c, c, 3, 3, config.dropout),
-            ])
+            self.tdnn = nn.ModuleList(
+                [
+                    TdnnLayer(N_MELS, c, 5, 1, config.dropout),
+                    TdnnLayer(c, c, 3, 2, config.dropout),
+                    TdnnLayer(c, c, 3, 3, config.dropout),
+                ]
+            )
         else:  # CNN-RNN baseline: plain (undilated) convolutions, no attention
-            self.tdnn = nn.ModuleList([
-                TdnnLayer(N_MELS, c, 3, 1, config.dropout),
-                TdnnLayer(c, c, 3, 1, config.dropout),
-            ])
+            self.tdnn = nn.ModuleList(
+                [
+                    TdnnLayer(N_MELS, c, 3, 1, config.dropout),
+                    TdnnLayer(c, c, 3, 1, config.dropout),
+                ]
+            )
         self.subsample = nn.Conv1d(c, c, SUBSAMPLING, stride=SUBSAMPLING)
         self.lstms = nn.ModuleList(
-            [BiLstmLayer(c if i == 0 else 2 * h, h) for i in range(config.lstm_layers)])
+            [BiLstmLayer(c if i == 0 else 2 * h, h) for i in range(config.lstm_layers)]
+        )
         self.lstm_dropout = nn.Dropout(config.dropout)
-        self.attention = (SelfAttention(2 * h, config.attention_heads, config.dropout)
-                          if config.kind == "hybrid" else None)
+        self.attention = (
+            SelfAttention(2 * h, config.attention_heads, config.dropout)
+            if config.kind == "hybrid"
+            else None
+        )
         self.head = nn.Linear(2 * h, config.vocab_size)
 
-    def forward(self, audio: torch.Tensor, audio_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, audio: torch.Tensor, audio_lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         feats, lengths = self.frontend(audio, audio_lengths)
         feats = self.specaugment(feats)
         maskf = _mask(lengths, feats.shape[1]).to(feats.dtype)[:, :, None]

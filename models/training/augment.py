@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from math import gcd
+from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 from scipy.signal import fftconvolve, lfilter, resample_poly
 
 SR = 16_000
 
+Audio = npt.NDArray[np.float32]
 
-def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+
+def mix_at_snr(speech: Audio, noise: Audio, snr_db: float) -> Audio:
     """``speech + k*noise`` with k chosen so the speech-to-noise power ratio is ``snr_db``."""
     if len(noise) < len(speech):
         noise = np.tile(noise, int(np.ceil(len(speech) / max(1, len(noise)))))
@@ -25,16 +29,22 @@ def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarr
     p_speech = float(np.mean(speech**2)) + 1e-10
     p_noise = float(np.mean(noise**2)) + 1e-10
     k = np.sqrt(p_speech / (p_noise * 10 ** (snr_db / 10)))
-    return (speech + k * noise).astype(np.float32)
+    return cast(Audio, (speech + k * noise).astype(np.float32))
 
 
-def coloured_noise(rng: np.random.Generator, n: int, colour: str) -> np.ndarray:
+def coloured_noise(rng: np.random.Generator, n: int, colour: str) -> Audio:
     white = rng.standard_normal(n).astype(np.float32)
     if colour == "white":
         return white
     if colour == "pink":  # Paul Kellet's economy filter approximation
-        return lfilter([0.049922035, -0.095993537, 0.050612699, -0.004408786],
-                       [1, -2.494956002, 2.017265875, -0.522189400], white).astype(np.float32)
+        return cast(
+            Audio,
+            lfilter(
+                [0.049922035, -0.095993537, 0.050612699, -0.004408786],
+                [1, -2.494956002, 2.017265875, -0.522189400],
+                white,
+            ).astype(np.float32),
+        )
     if colour == "brown":
         brown = np.cumsum(white)
         brown -= np.linspace(brown[0], brown[-1], n)
@@ -42,13 +52,15 @@ def coloured_noise(rng: np.random.Generator, n: int, colour: str) -> np.ndarray:
     raise ValueError(colour)
 
 
-def hum(rng: np.random.Generator, n: int) -> np.ndarray:
+def hum(rng: np.random.Generator, n: int) -> Audio:
     base = rng.choice([50.0, 60.0])
     t = np.arange(n) / SR
-    return sum(np.sin(2 * np.pi * base * h * t) / h for h in range(1, 6)).astype(np.float32)
+    return cast(
+        Audio, sum(np.sin(2 * np.pi * base * h * t) / h for h in range(1, 6)).astype(np.float32)
+    )
 
 
-def tones(rng: np.random.Generator, n: int) -> np.ndarray:
+def tones(rng: np.random.Generator, n: int) -> Audio:
     """Music-like: a few sustained notes with harmonics."""
     t = np.arange(n) / SR
     out = np.zeros(n, dtype=np.float32)
@@ -58,34 +70,34 @@ def tones(rng: np.random.Generator, n: int) -> np.ndarray:
     return out
 
 
-def room_impulse(rng: np.random.Generator) -> np.ndarray:
+def room_impulse(rng: np.random.Generator) -> Audio:
     rt60 = rng.uniform(0.15, 0.7)
     n = int(rt60 * SR)
     decay = np.exp(-6.9 * np.arange(n) / n)
     ir = rng.standard_normal(n) * decay
     ir[0] = 1.0
-    return (ir / np.sqrt(np.sum(ir**2))).astype(np.float32)
+    return cast(Audio, (ir / np.sqrt(np.sum(ir**2))).astype(np.float32))
 
 
-def change_speed(x: np.ndarray, factor: float) -> np.ndarray:
+def change_speed(x: Audio, factor: float) -> Audio:
     """Speed perturbation (tempo and pitch together), as Kaldi's 0.9/1.0/1.1 recipe."""
-    up, down = 100, int(round(100 * factor))
+    up, down = 100, round(100 * factor)
     g = gcd(up, down)
-    return resample_poly(x, up // g, down // g).astype(np.float32)
+    return cast(Audio, resample_poly(x, up // g, down // g).astype(np.float32))
 
 
-def band_limit(x: np.ndarray, rate: int) -> np.ndarray:
+def band_limit(x: Audio, rate: int) -> Audio:
     """Telephone / low-rate codec: down to ``rate`` and back up."""
     g = gcd(SR, rate)
     low = resample_poly(x, rate // g, SR // g)
-    return resample_poly(low, SR // g, rate // g)[: len(x)].astype(np.float32)
+    return cast(Audio, resample_poly(low, SR // g, rate // g)[: len(x)].astype(np.float32))
 
 
 @dataclass
 class Augmenter:
     """A random chain of distortions; ``noises`` are real background recordings (16 kHz float32)."""
 
-    noises: list[np.ndarray] = field(default_factory=list)
+    noises: list[Audio] = field(default_factory=list)
     seed: int = 0
     p_speed: float = 0.5
     p_noise: float = 0.6
@@ -96,10 +108,12 @@ class Augmenter:
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
 
-    def noise_for(self, n: int, babble_source: np.ndarray | None) -> np.ndarray:
+    def noise_for(self, n: int, babble_source: Audio | None) -> Audio:
         rng = self.rng
-        kind = rng.choice(["real", "white", "pink", "brown", "hum", "tones", "babble"],
-                          p=[0.4, 0.1, 0.15, 0.1, 0.05, 0.05, 0.15])
+        kind = rng.choice(
+            ["real", "white", "pink", "brown", "hum", "tones", "babble"],
+            p=[0.4, 0.1, 0.15, 0.1, 0.05, 0.05, 0.15],
+        )
         if kind == "real" and self.noises:
             src = self.noises[rng.integers(len(self.noises))]
             start = rng.integers(0, max(1, len(src) - n))
@@ -112,7 +126,7 @@ class Augmenter:
             return hum(rng, n)
         return tones(rng, n)
 
-    def __call__(self, x: np.ndarray, babble_source: np.ndarray | None = None) -> np.ndarray:
+    def __call__(self, x: Audio, babble_source: Audio | None = None) -> Audio:
         rng = self.rng
         if rng.random() < self.p_speed:
             x = change_speed(x, float(rng.choice([0.9, 1.1])))

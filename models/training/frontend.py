@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
@@ -23,14 +24,16 @@ HOP = 160  # 10 ms hop
 N_MELS = 80
 
 
-def _mel_filterbank(n_fft: int, n_mels: int, sample_rate: int) -> np.ndarray:
+def _mel_filterbank(n_fft: int, n_mels: int, sample_rate: int) -> npt.NDArray[np.float32]:
     """HTK-style triangular mel filters, shape [n_fft // 2 + 1, n_mels]."""
 
-    def hz_to_mel(f: np.ndarray) -> np.ndarray:
-        return 2595.0 * np.log10(1.0 + f / 700.0)
+    def hz_to_mel(f: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        mel: npt.NDArray[np.float64] = 2595.0 * np.log10(1.0 + f / 700.0)
+        return mel
 
-    def mel_to_hz(m: np.ndarray) -> np.ndarray:
-        return 700.0 * (10 ** (m / 2595.0) - 1.0)
+    def mel_to_hz(m: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        hz: npt.NDArray[np.float64] = 700.0 * (10 ** (m / 2595.0) - 1.0)
+        return hz
 
     n_bins = n_fft // 2 + 1
     freqs = np.linspace(0, sample_rate / 2, n_bins)
@@ -48,6 +51,11 @@ def _mel_filterbank(n_fft: int, n_mels: int, sample_rate: int) -> np.ndarray:
 class LogMelFrontEnd(nn.Module):
     """Raw waveform [B, T] -> per-utterance mean-normalized log-mel [B, frames, n_mels]."""
 
+    # Buffers (set by register_buffer below): declared so the type checker sees Tensors, not the
+    # ``Tensor | Module`` that nn.Module.__getattr__ promises.
+    dft_basis: torch.Tensor
+    mel_bank: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         window = torch.hann_window(N_FFT, periodic=True)
@@ -59,22 +67,27 @@ class LogMelFrontEnd(nn.Module):
         imag = (-torch.sin(angle) * window).float()
         basis = torch.cat([real, imag], dim=0)[:, None, :]  # [2*bins, 1, n_fft]
         self.register_buffer("dft_basis", basis, persistent=False)
-        self.register_buffer("mel_bank", torch.from_numpy(_mel_filterbank(N_FFT, N_MELS, SAMPLE_RATE)),
-                             persistent=False)
+        self.register_buffer(
+            "mel_bank",
+            torch.from_numpy(_mel_filterbank(N_FFT, N_MELS, SAMPLE_RATE)),
+            persistent=False,
+        )
         self.n_bins = n_bins
 
     @staticmethod
     def frame_lengths(audio_lengths: torch.Tensor) -> torch.Tensor:
         return torch.clamp(torch.div(audio_lengths - N_FFT, HOP, rounding_mode="floor") + 1, min=0)
 
-    def forward(self, audio: torch.Tensor, audio_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, audio: torch.Tensor, audio_lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         spec = nn.functional.conv1d(audio[:, None, :], self.dft_basis, stride=HOP)  # [B, 2*bins, F]
         real, imag = spec[:, : self.n_bins], spec[:, self.n_bins :]
         power = real * real + imag * imag
         mel = torch.matmul(power.transpose(1, 2), self.mel_bank)  # [B, F, mels]
         logmel = torch.log(mel + 1e-6)
         lengths = self.frame_lengths(audio_lengths)
-        mask = (torch.arange(logmel.shape[1], device=audio.device)[None, :] < lengths[:, None])
+        mask = torch.arange(logmel.shape[1], device=audio.device)[None, :] < lengths[:, None]
         maskf = mask.to(logmel.dtype)[:, :, None]
         denom = torch.clamp(lengths, min=1).to(logmel.dtype)[:, None, None]
         mean = (logmel * maskf).sum(dim=1, keepdim=True) / denom

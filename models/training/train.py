@@ -24,16 +24,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from models.data.corpus import Utterance, build_cache, read_16k
+from models.runtime.vocabulary import DEFAULT_VOCABULARY
 from models.training.architecture import CONFIGS, AcousticModel
 from models.training.augment import Augmenter
-from models.runtime.vocabulary import DEFAULT_VOCABULARY
 
 
-def make_batches(utts: list[Utterance], weights: list[int], max_samples: int, max_items: int,
-                 rng: random.Random) -> list[list[int]]:
+def make_batches(
+    utts: list[Utterance], weights: list[int], max_samples: int, max_items: int, rng: random.Random
+) -> list[list[int]]:
     order = [i for i, u in enumerate(utts) for _ in range(weights[i])]
     rng.shuffle(order)
     # sort within large windows by length so batches hold similar lengths but epochs still mix
@@ -45,7 +47,9 @@ def make_batches(utts: list[Utterance], weights: list[int], max_samples: int, ma
         longest = 0
         for i in chunk:
             n = len(utts[i].audio)
-            if batch and (max(longest, n) * (len(batch) + 1) > max_samples or len(batch) >= max_items):
+            if batch and (
+                max(longest, n) * (len(batch) + 1) > max_samples or len(batch) >= max_items
+            ):
                 batches.append(batch)
                 batch, longest = [], 0
             batch.append(i)
@@ -56,7 +60,9 @@ def make_batches(utts: list[Utterance], weights: list[int], max_samples: int, ma
     return batches
 
 
-def collate(waves: list[np.ndarray], utts: list[Utterance]) -> tuple[torch.Tensor, ...]:
+def collate(
+    waves: list[npt.NDArray[np.float32]], utts: list[Utterance]
+) -> tuple[torch.Tensor, ...]:
     lengths = torch.tensor([len(w) for w in waves], dtype=torch.int64)
     audio = torch.zeros(len(waves), int(lengths.max()))
     for i, w in enumerate(waves):
@@ -101,12 +107,16 @@ def validate(model: AcousticModel, utts: list[Utterance]) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--config", default="edge", choices=sorted(CONFIGS))
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--manifest", type=Path, action="append", required=True)
     p.add_argument("--real-weight", type=int, default=2)
-    p.add_argument("--noise-manifest", type=Path, default=Path("../shared/data/speech/noise/noise.jsonl"))
+    p.add_argument(
+        "--noise-manifest", type=Path, default=Path("../shared/data/speech/noise/noise.jsonl")
+    )
     p.add_argument("--minutes", type=float, default=60.0)
     p.add_argument("--max-steps", type=int, default=100_000)
     p.add_argument("--lr", type=float, default=1.5e-3)
@@ -140,7 +150,9 @@ def main() -> None:
         is_real = "synth" not in str(manifest)
         utts += loaded
         weights += [args.real_weight if is_real else 1] * len(loaded)
-        say(f"loaded {len(loaded)} utterances from {manifest} ({sum(len(u.audio) for u in loaded) / 16000 / 3600:.2f} h)")
+        say(
+            f"loaded {len(loaded)} utterances from {manifest} ({sum(len(u.audio) for u in loaded) / 16000 / 3600:.2f} h)"
+        )
     # a small validation split from the TRAINING data (eval.jsonl is for final reporting only)
     rng = random.Random(args.seed)
     held = set(rng.sample(range(len(utts)), 150))
@@ -176,16 +188,27 @@ def main() -> None:
     max_samples = int(args.batch_seconds * 16000)
 
     def save(path: Path) -> None:
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                    "elapsed": elapsed_before + time.monotonic() - started, "epoch": epoch,
-                    "python_rng": random.getstate(), "config": config.to_dict()}, path.with_suffix(".tmp"))
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "step": step,
+                "elapsed": elapsed_before + time.monotonic() - started,
+                "epoch": epoch,
+                "python_rng": random.getstate(),
+                "config": config.to_dict(),
+            },
+            path.with_suffix(".tmp"),
+        )
         path.with_suffix(".tmp").replace(path)
 
     model.train()
     done = False
     running = 0.0
     while not done:
-        batches = make_batches(train, train_w, max_samples, args.max_items, random.Random(args.seed + epoch))
+        batches = make_batches(
+            train, train_w, max_samples, args.max_items, random.Random(args.seed + epoch)
+        )
         for batch in batches:
             elapsed = elapsed_before + time.monotonic() - started
             progress = max(step / args.max_steps, elapsed / budget)
@@ -199,7 +222,11 @@ def main() -> None:
             items = [train[i] for i in batch]
             waves = []
             for j, u in enumerate(items):
-                other = items[(j + 1) % len(items)].audio.astype(np.float32) / 32768 if len(items) > 1 else None
+                other = (
+                    items[(j + 1) % len(items)].audio.astype(np.float32) / 32768
+                    if len(items) > 1
+                    else None
+                )
                 waves.append(augment(u.audio.astype(np.float32) / 32768, other))
             audio, lengths, targets, target_lengths = collate(waves, items)
             log_probs, out_lengths = model(audio.to(args.device), lengths.to(args.device))
@@ -211,17 +238,23 @@ def main() -> None:
             step += 1
             running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
             if step % 25 == 0:
-                say(f"step {step} epoch {epoch} loss {running:.3f} lr {lr:.2e} "
-                    f"elapsed {elapsed / 60:.1f} min progress {progress:.1%}")
+                say(
+                    f"step {step} epoch {epoch} loss {running:.3f} lr {lr:.2e} "
+                    f"elapsed {elapsed / 60:.1f} min progress {progress:.1%}"
+                )
             if step % args.checkpoint_every == 0:
                 save(ckpt_path)
             if step % args.validate_every == 0:
-                say(f"step {step} validation CER (train-split holdout) {validate(model, valid):.3f}")
+                say(
+                    f"step {step} validation CER (train-split holdout) {validate(model, valid):.3f}"
+                )
         epoch += 1
     save(ckpt_path)
     say(f"finished at step {step}; validation CER {validate(model, valid):.3f}")
-    torch.save({"model": model.state_dict(), "config": config.to_dict(), "step": step},
-               args.out / "final.pt")
+    torch.save(
+        {"model": model.state_dict(), "config": config.to_dict(), "step": step},
+        args.out / "final.pt",
+    )
 
 
 if __name__ == "__main__":

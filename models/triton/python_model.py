@@ -22,11 +22,16 @@ makes two instances fight over the CPU.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
 
 AUDIO = "audio"
 AUDIO_LENGTHS = "audio_lengths"
@@ -40,11 +45,11 @@ class RequestError(ValueError):
 
 @dataclass(frozen=True)
 class RequestTensors:
-    audio: np.ndarray  # float32 [b, T]
-    lengths: np.ndarray  # int64 [b]
+    audio: FloatArray  # float32 [b, T]
+    lengths: IntArray  # int64 [b]
 
 
-def validate_request(audio: np.ndarray, lengths: np.ndarray) -> RequestTensors:
+def validate_request(audio: npt.NDArray[Any], lengths: npt.NDArray[Any]) -> RequestTensors:
     """Normalise one request's tensors to ``[b, T]`` / ``[b]`` or raise :class:`RequestError`."""
     if audio.ndim != 2:
         raise RequestError(f"'{AUDIO}' must be [batch, samples], got shape {list(audio.shape)}")
@@ -60,7 +65,7 @@ def validate_request(audio: np.ndarray, lengths: np.ndarray) -> RequestTensors:
     return RequestTensors(audio=audio.astype(np.float32, copy=False), lengths=flat)
 
 
-def merge_requests(requests: list[RequestTensors]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+def merge_requests(requests: list[RequestTensors]) -> tuple[FloatArray, IntArray, list[int]]:
     """Concatenate requests into one zero-padded batch; also return each request's row count."""
     width = max(r.audio.shape[1] for r in requests)
     rows = [r.audio.shape[0] for r in requests]
@@ -74,13 +79,13 @@ def merge_requests(requests: list[RequestTensors]) -> tuple[np.ndarray, np.ndarr
 
 
 def split_outputs(
-    log_probs: np.ndarray,
-    log_prob_lengths: np.ndarray,
+    log_probs: FloatArray,
+    log_prob_lengths: IntArray,
     requests: list[RequestTensors],
     rows: list[int],
-    frames_for_samples: Any,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per-request ``(log_probs, log_prob_lengths)``; frames cut to the request's own padded width."""
+    frames_for_samples: Callable[[int], int],
+) -> list[tuple[FloatArray, IntArray]]:
+    """Per-request ``(log_probs, log_prob_lengths)``, frames cut to the request's padded width."""
     results = []
     start = 0
     for request, count in zip(requests, rows, strict=True):

@@ -35,19 +35,29 @@ Precision = Literal["FP32", "FP16"]
 
 
 class ModelContractError(ValueError):
-    """A released model whose files do not match the serving contract (names the file and the gap)."""
+    """A released model that breaks the serving contract (names the file and the gap)."""
 
 
 @dataclass(frozen=True)
 class DynamicBatching:
     """Triton's dynamic batcher: wait up to ``max_queue_delay_microseconds`` to fill a batch.
 
-    The delay bounds the latency a lone request pays for the chance of company; the preferred
+    The delay only matters when an instance is idle (while it is busy, requests queue anyway), so
+    it is kept short: it bounds what a lone request pays for the chance of company. Preferred
     sizes let the batcher dispatch at once when a good batch is already waiting.
+
+    ``priority_by_bucket`` (off by default) gives each length bucket its own priority level so the
+    queue is drained one shape at a time: Triton ends a batch at the first queued request whose
+    shape differs, so mixed lengths in FIFO order make small batches. It does make batches larger
+    (measured mean 13-17 vs 2 at 64 callers), but tritonserver 2.51 then stalls requests for
+    ~500 ms at random (measured at every concurrency, even one caller), so it stays an
+    experiment (``edgescribe bench serving --systems triton-dynamic-batching-priority,...``);
+    coarse length buckets are the production answer. See docs/decisions/0200-triton-serving.md.
     """
 
-    preferred_batch_sizes: tuple[int, ...] = (4, 8, 16)
-    max_queue_delay_microseconds: int = 20_000
+    preferred_batch_sizes: tuple[int, ...] = (8, 16, 32)
+    max_queue_delay_microseconds: int = 2_000
+    priority_by_bucket: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,7 +98,9 @@ class TritonModelSpec:
         if self.max_batch_size < 1:
             raise ModelContractError(f"max_batch_size must be >= 1, got {self.max_batch_size}")
         if self.dynamic_batching is not None:
-            too_big = [n for n in self.dynamic_batching.preferred_batch_sizes if n > self.max_batch_size]
+            too_big = [
+                n for n in self.dynamic_batching.preferred_batch_sizes if n > self.max_batch_size
+            ]
             if too_big:
                 raise ModelContractError(
                     f"preferred batch sizes {too_big} exceed max_batch_size {self.max_batch_size}"
@@ -97,7 +109,8 @@ class TritonModelSpec:
             raise ModelContractError("thread and instance counts must be >= 1")
         if self.buckets.sample_rate != self.sample_rate:
             raise ModelContractError(
-                f"bucket sample rate {self.buckets.sample_rate} != model sample rate {self.sample_rate}"
+                f"bucket sample rate {self.buckets.sample_rate} != "
+                f"model sample rate {self.sample_rate}"
             )
 
     def replace(self, **changes: object) -> TritonModelSpec:
@@ -137,14 +150,18 @@ def check_onnx_contract(onnx_path: Path) -> int | None:
         if node is None:
             problems.append(f"missing tensor {name!r}")
         elif node.type != dtype or len(node.shape) != rank:
-            problems.append(f"{name!r} is {node.type} rank {len(node.shape)}, expected {dtype} rank {rank}")
+            problems.append(
+                f"{name!r} is {node.type} rank {len(node.shape)}, expected {dtype} rank {rank}"
+            )
     if problems:
         raise ModelContractError(f"{onnx_path}: " + "; ".join(problems))
     vocab = outputs[LOG_PROBS].shape[2]
     return vocab if isinstance(vocab, int) else None
 
 
-def spec_for_release(model_dir: Path, *, name: str | None = None, **overrides: object) -> TritonModelSpec:
+def spec_for_release(
+    model_dir: Path, *, name: str | None = None, **overrides: object
+) -> TritonModelSpec:
     """The spec for the released model in ``model_dir`` (``manifest.json`` + its ONNX file)."""
     manifest_path = model_dir / "manifest.json"
     if not manifest_path.is_file():

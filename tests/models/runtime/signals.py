@@ -16,7 +16,7 @@ def sine(
     frequency: float, seconds: float, rate: int, amplitude: float = 0.5
 ) -> npt.NDArray[np.float32]:
     t = np.arange(int(seconds * rate)) / rate
-    return (amplitude * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+    return np.asarray(amplitude * np.sin(2 * np.pi * frequency * t), dtype=np.float32)
 
 
 def dominant_frequency(samples: npt.NDArray[np.float32], rate: int) -> float:
@@ -44,6 +44,7 @@ def encode_with_pyav(
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=container) as output:
         stream = output.add_stream(codec, rate=rate)
+        assert isinstance(stream, av.audio.stream.AudioStream)
         stream.layout = layout
         frame = av.AudioFrame.from_ndarray(
             np.ascontiguousarray(planar, dtype=np.float32), format="fltp", layout=layout

@@ -1,0 +1,138 @@
+"""The model-distribution function: publish, promote, rollback, status and refresh as events.
+
+The retraining pipeline invokes it after a candidate passes its evaluation gate; an EventBridge
+schedule invokes it daily with no action, which means ``refresh`` (re-sign manifests and rollback
+directives before they expire, so devices never see a frozen feed). Operators use the same
+operations through ``edgescribe model ...``; both call ``functions.distribution.service``.
+
+Events (JSON)::
+
+    {"action": "publish", "source_bucket": "...", "source_prefix": "candidates/run-42/"}
+    {"action": "promote", "channel": "canary", "version": 7, "rollout_percent": 10, "reason": "..."}
+    {"action": "rollback", "channel": "canary", "reason": "CER regression on device fleet"}
+    {"action": "status"}
+    {"action": "refresh"}
+
+A malformed event raises ``InvalidEventError`` naming the problem; the invocation fails visibly.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from functions.distribution.channels import Channel
+from functions.distribution.service import service_from_environment
+
+FUNCTION_ACTOR = "edgescribe-model-distribution"
+
+
+class InvalidEventError(ValueError):
+    """The event is not one of the documented shapes."""
+
+
+class PublishEvent(BaseModel):
+    action: Literal["publish"]
+    source_bucket: str
+    #: A folder holding ``model.onnx`` and ``manifest.json`` (a training job's output).
+    source_prefix: str
+    version: int | None = Field(default=None, ge=1)
+
+
+class PromoteEvent(BaseModel):
+    action: Literal["promote"]
+    channel: Channel
+    version: int = Field(ge=1)
+    rollout_percent: float | None = Field(default=None, ge=0, le=100)
+    name: str | None = None
+    reason: str = ""
+    actor: str = FUNCTION_ACTOR
+
+
+class RollbackEvent(BaseModel):
+    action: Literal["rollback"]
+    channel: Channel
+    to_version: int | None = Field(default=None, ge=1)
+    reason: str = ""
+    actor: str = FUNCTION_ACTOR
+
+
+class StatusEvent(BaseModel):
+    action: Literal["status"]
+
+
+class RefreshEvent(BaseModel):
+    action: Literal["refresh"]
+
+
+DistributionEvent = Annotated[
+    PublishEvent | PromoteEvent | RollbackEvent | StatusEvent | RefreshEvent,
+    Field(discriminator="action"),
+]
+_EVENT = TypeAdapter(DistributionEvent)
+
+
+def parse_event(
+    event: Any,
+) -> PublishEvent | PromoteEvent | RollbackEvent | StatusEvent | RefreshEvent:
+    if isinstance(event, dict) and "action" not in event:
+        return RefreshEvent(action="refresh")  # the daily schedule (EventBridge) sends no action
+    try:
+        return _EVENT.validate_python(event)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "event"
+        raise InvalidEventError(f"invalid distribution event: {where}: {first['msg']}") from exc
+
+
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
+    request = parse_event(event)
+    service = service_from_environment()
+    if isinstance(request, PublishEvent):
+        with tempfile.TemporaryDirectory(prefix="edgescribe-publish-") as folder:
+            model_dir = _download_candidate(request, Path(folder))
+            published = service.publish(model_dir, version=request.version)
+        return {"action": "publish", **published.__dict__, "expires_at": str(published.expires_at)}
+    if isinstance(request, PromoteEvent):
+        state = service.promote(
+            request.channel,
+            request.version,
+            actor=request.actor,
+            rollout_percent=request.rollout_percent,
+            name=request.name,
+            reason=request.reason,
+        )
+        return {"action": "promote", "state": state.model_dump(mode="json")}
+    if isinstance(request, RollbackEvent):
+        states = service.rollback(
+            request.channel,
+            actor=request.actor,
+            to_version=request.to_version,
+            reason=request.reason,
+        )
+        return {"action": "rollback", "states": [s.model_dump(mode="json") for s in states]}
+    if isinstance(request, RefreshEvent):
+        return {"action": "refresh", "refreshed": service.refresh(actor=FUNCTION_ACTOR)}
+    return {"action": "status", "status": service.status().model_dump(mode="json")}
+
+
+def _download_candidate(request: PublishEvent, folder: Path) -> Path:
+    """Copy ``model.onnx`` and ``manifest.json`` from the candidate's folder into ``folder``."""
+    from botocore.exceptions import ClientError
+
+    from functions.common.aws_clients import s3_client
+
+    prefix = request.source_prefix.rstrip("/") + "/"
+    s3 = s3_client()
+    for filename in ("manifest.json", "model.onnx"):
+        try:
+            s3.download_file(request.source_bucket, prefix + filename, str(folder / filename))
+        except ClientError as exc:
+            raise InvalidEventError(
+                f"cannot read s3://{request.source_bucket}/{prefix}{filename}: "
+                f"{exc.response.get('Error', {}).get('Code', 'error')}"
+            ) from exc
+    return folder
