@@ -431,17 +431,21 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"{report['devices']} agents against the local stack (moto + API function + distribution "
         f"service), {report['workers']} at a time; canary {report['canary_percent']:g} % "
         f"({report['canary_cohort']} devices). Working model: {report['working_model']}.",
-        "Rerun: `make bench-fleet` (or `edgescribe bench fleet --devices N`).",
+        "Rounds: every device ran one full agent cycle per round, back to back; a real fleet "
+        "converges in rounds × its poll interval. Rerun: `make bench-fleet` "
+        "(or `edgescribe bench fleet --devices N`).",
         "",
-        "| phase | target | converged | rounds | seconds | MB moved | installed | rejected | fleet |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|",
+        "| phase | target | converged | rounds | seconds | MB moved | installed | rejected "
+        "| devices (slots) | registry (heartbeats) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for phase in report["phases"]:
         fleet = ", ".join(f"{k}: {v}" for k, v in phase["fleet_versions"].items())
+        registry = ", ".join(f"v{k}: {v}" for k, v in sorted(phase["registry_versions"].items()))
         lines.append(
             f"| {phase['name']} | {phase['target']} | {'yes' if phase['converged'] else 'NO'} | "
             f"{phase['rounds']} | {phase['seconds']:.1f} | {phase['bytes_moved'] / 1e6:.2f} | "
-            f"{phase['updates_installed']} | {phase['updates_rejected']} | {fleet} |"
+            f"{phase['updates_installed']} | {phase['updates_rejected']} | {fleet} | {registry} |"
         )
     final = report["final"]
     lines += [

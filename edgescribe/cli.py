@@ -18,7 +18,6 @@ COMMAND_MODULES = (
     "edgescribe.commands.local",
     "edgescribe.commands.demo",
     "edgescribe.commands.model",
-    "edgescribe.commands.bench_model",
     "edgescribe.commands.bench",
 )
 

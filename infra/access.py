@@ -135,7 +135,11 @@ FUNCTION_ACCESS: Final[Mapping[str, FunctionAccess]] = {
             # Pre-signed upload URLs are signed with the function's credentials; feedback and job
             # status check that a referenced recording exists.
             ObjectGrant("recordings_bucket", (RECORDINGS,), READ + WRITE),
-            ObjectGrant("transcripts_bucket", (TRANSCRIPTS, ERRORS), READ),
+            # Synchronous transcripts and devices' offline transcripts are stored like batch
+            # results (never deleted; offline uploads never overwrite: If-None-Match)...
+            ObjectGrant("transcripts_bucket", (TRANSCRIPTS,), READ + WRITE),
+            # ...while error records are the batch function's alone: job status only reads them.
+            ObjectGrant("transcripts_bucket", (ERRORS,), READ),
             ObjectGrant("feedback_bucket", (FEEDBACK,), READ + WRITE),
             # Manifests, channel files and pre-signed model downloads for devices...
             ObjectGrant("models_bucket", (MODELS,), READ),

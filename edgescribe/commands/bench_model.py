@@ -1,4 +1,4 @@
-"""``edgescribe bench-model`` (and ``edgescribe bench model``): the acoustic-model benchmark.
+"""``edgescribe bench model``: the acoustic-model benchmark (plugged into ``edgescribe bench``).
 
 Scores the released models (INT8 ``edgescribe-edge``, fp32 ``edgescribe-cloud``) and the peer
 (pocketsphinx) on every set of the eval manifest, on noisy versions of it (SNR 20/10/5/0 dB), and on
@@ -6,9 +6,9 @@ a held-out-voice synthetic set; measures single-thread RTF of INT8 and fp32 in o
 writes ``docs/benchmarks/model.json`` + ``model.md`` and regenerates ``docs/model-card.md`` from
 the JSON. See ``models.evaluation`` for what each number means.
 
-    edgescribe bench-model                          # full run, a few minutes of CPU
-    edgescribe bench-model --quick                  # 10 utterances per set, outputs under build/
-    edgescribe bench-model --eval-manifest edgescribe/samples/samples.jsonl --no-noise --no-peer
+    edgescribe bench model                          # full run, a few minutes of CPU
+    edgescribe bench model --quick                  # 10 utterances per set, outputs under build/
+    edgescribe bench model --eval-manifest edgescribe/samples/samples.jsonl --no-noise --no-peer
 
 ``--quick`` never overwrites the committed docs unless output paths are given explicitly.
 """
@@ -34,21 +34,12 @@ QUICK_DIR: Final = Path("build/bench-quick")
 QUICK_LIMIT: Final = 10
 
 
-def register(subparsers: Any) -> None:
-    """Top-level ``edgescribe bench-model``."""
-    parser = subparsers.add_parser(
-        "bench-model",
-        help="benchmark the acoustic models (CER/WER, noise, held-out voices, peer, speed)",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
-    )
-    add_arguments(parser)
-
-
 def add_model_subcommand(bench_subparsers: Any) -> None:
-    """``edgescribe bench model``: call this from the ``bench`` command's sub-parsers."""
+    """``edgescribe bench model``: ``edgescribe.commands.bench`` calls this with its sub-parsers."""
     parser = bench_subparsers.add_parser(
         "model",
         help="benchmark the acoustic models (CER/WER, noise, held-out voices, peer, speed)",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
     add_arguments(parser)
 

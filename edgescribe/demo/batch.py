@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from edgescribe.demo.steps import DemoContext, DemoStepError
+from edgescribe.demo.steps import DemoContext, DemoStepError, Need
 from functions.common import aws_clients
 from models.runtime import storage_layout
 from models.runtime.scoring import ErrorCounter, cer
@@ -40,6 +40,7 @@ class DemoUpload:
 class BatchTranscriptionStep:
     name = "batch"
     title = "Batch transcription: S3 upload → SQS → batch function → transcripts bucket"
+    needs: frozenset[Need] = frozenset({"poller"})
 
     def run(self, context: DemoContext) -> None:
         names = context.stack.names

@@ -6,7 +6,12 @@ import importlib
 
 from edgescribe.demo.steps import DemoStep
 
-STEP_MODULES: tuple[str, ...] = ("edgescribe.demo.batch",)
+STEP_MODULES: tuple[str, ...] = (
+    "edgescribe.demo.batch",
+    "edgescribe.demo.api",
+    "edgescribe.demo.triton",
+    "edgescribe.demo.edge",
+)
 
 
 def load_steps() -> list[DemoStep]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import TYPE_CHECKING, Literal, Protocol, TextIO
 
 if TYPE_CHECKING:
     from edgescribe.local.running_stack import LocalStack
@@ -33,10 +33,16 @@ class DemoContext:
         return max(0.0, self.deadline - time.monotonic())
 
 
+#: Parts of the local stack a step may need beyond moto and the buckets (``run_local_stack``).
+Need = Literal["poller", "api", "triton"]
+
+
 class DemoStep(Protocol):
     """One part of the tour. ``run`` prints what happens and raises ``DemoStepError`` on failure."""
 
     name: str  # what ``--steps`` selects it by
     title: str  # the header line
+    #: What the runner must start for this step; only what the chosen steps need is started.
+    needs: frozenset[Need]
 
     def run(self, context: DemoContext) -> None: ...

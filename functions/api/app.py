@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -45,7 +46,7 @@ from functions.api.problems import (
     UnsupportedMediaType,
 )
 from functions.api.routes import devices, feedback, models, transcriptions
-from functions.api.schemas import MAX_AUDIO_BASE64_CHARS
+from functions.api.schemas import MAX_AUDIO_BASE64_CHARS, MAX_EDGE_TRANSCRIPT_BYTES
 from functions.distribution.errors import (
     ArtifactMismatchError,
     ChannelConflictError,
@@ -63,6 +64,14 @@ API_TITLE = "EdgeScribe API"
 API_VERSION = "1.0.0"
 #: The largest body any route accepts (an inline clip, base64 in JSON); bigger is 413 unread.
 MAX_BODY_CHARS = MAX_AUDIO_BASE64_CHARS + 64 * 1024
+#: Routes that accept less than ``MAX_BODY_CHARS``: (path pattern, largest body in bytes, what).
+_ROUTE_BODY_CAPS: tuple[tuple[re.Pattern[str], int, str], ...] = (
+    (
+        re.compile(r"/v1/devices/[^/]+/transcripts"),
+        MAX_EDGE_TRANSCRIPT_BYTES,
+        "a transcript upload",
+    ),
+)
 _JSON_TYPES = ("", "application/json")
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _BINARY_TYPES = frozenset(MIME_FORMATS) | {"application/octet-stream"}
@@ -206,6 +215,7 @@ def _check_envelope(event: dict[str, Any]) -> None:
         raise PayloadTooLarge(
             f"request body is {len(body)} bytes; the most any route accepts is {MAX_BODY_CHARS}"
         )
+    _check_route_cap(event, body)
     headers = event.get("headers") or {}
     content_type = next(
         (v for k, v in headers.items() if isinstance(k, str) and k.lower() == "content-type"), ""
@@ -227,6 +237,14 @@ def _check_envelope(event: dict[str, Any]) -> None:
             decoded.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise MalformedJson(f"request body is not UTF-8 JSON ({exc.reason})") from exc
+
+
+def _check_route_cap(event: dict[str, Any], body: str) -> None:
+    path = str(event.get("rawPath") or event.get("requestContext", {}).get("http", {}).get("path"))
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8"))
+    for pattern, cap, what in _ROUTE_BODY_CAPS:
+        if pattern.fullmatch(path) and size > cap:
+            raise PayloadTooLarge(f"request body is {size} bytes; {what} may be at most {cap}")
 
 
 __all__ = ["API_TITLE", "API_VERSION", "app", "handler"]

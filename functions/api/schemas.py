@@ -7,10 +7,11 @@ here, at the edge of the system.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edgescribe import settings
 from functions.distribution.channels import Channel, ChannelState
@@ -179,6 +180,89 @@ class HeartbeatAck(BaseModel):
     channel: Channel | None
 
 
+#: The largest offline-transcript upload (bytes of JSON). A 4-hour recording (the longest the platform
+#: accepts) at 150 words a minute makes about 3.0 MB of upload as the edge client sends it (84 bytes
+#: a word with its times); Lambda's synchronous payload limit is 6 MB, and the body travels
+#: JSON-escaped (about 15 % larger) inside the event.
+MAX_EDGE_TRANSCRIPT_BYTES = 4 * 1024 * 1024
+MAX_CLOUD_ERROR_CHARS = 2_000
+#: Segment and word times of an uploaded transcript lie within the longest recording (plus slack
+#: for frame rounding); beyond that they are garbage and would break the subtitle writers.
+MAX_TRANSCRIPT_SECONDS = settings.MAX_AUDIO_SECONDS + 60
+#: The only engine a device's offline path produces; a device must not pass its own output off as
+#: a cloud engine's (the learning loop attributes quality by ``engine``).
+EDGE_ENGINE = "onnxruntime-edge"
+
+
+class EdgeTranscriptUpload(BaseModel):
+    """A transcript a device produced offline, uploaded from its outbox once the link returns.
+
+    ``produced_at`` is the device's clock and is stored as reported, however far off: refusing it
+    would make the device dead-letter a transcript that is otherwise fine (so is an overlong
+    ``cloud_error``: it is truncated). ``cloud_error`` says why
+    the cloud was not used (``offline mode``, a timeout). ``device_id`` is optional (the agent sends
+    it) and, when present, must name the device in the path.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    transcript: Transcript
+    produced_at: AwareDatetime
+    cloud_error: str | None = Field(
+        default=None, description=f"Kept to its first {MAX_CLOUD_ERROR_CHARS} characters."
+    )
+    device_id: str | None = Field(default=None, description="Must equal the path's device id.")
+
+    @field_validator("cloud_error")
+    @classmethod
+    def _cloud_error_is_bounded(cls, value: str | None) -> str | None:
+        """Truncated, not refused: a long diagnostic must not cost the device its transcript."""
+        return None if value is None else value[:MAX_CLOUD_ERROR_CHARS]
+
+    @field_validator("device_id")
+    @classmethod
+    def _device_id_is_safe(cls, value: str | None) -> str | None:
+        return None if value is None else _safe_id(value, "device id")
+
+    @model_validator(mode="after")
+    def _transcript_is_plausible(self) -> EdgeTranscriptUpload:
+        transcript = self.transcript
+        _safe_id(transcript.id, "transcript id")
+        if transcript.engine != EDGE_ENGINE:
+            raise ValueError(
+                f"transcript.engine is {transcript.engine!r}; a device uploads only what it "
+                f"transcribed itself ({EDGE_ENGINE!r})"
+            )
+        if not 0 <= transcript.audio.duration <= MAX_TRANSCRIPT_SECONDS:
+            raise ValueError(
+                f"transcript.audio.duration {transcript.audio.duration} is outside "
+                f"0..{MAX_TRANSCRIPT_SECONDS} s"
+            )
+        if transcript.audio.sample_rate <= 0:
+            raise ValueError("transcript.audio.sample_rate must be positive")
+        spans = [(s.start, s.end, "segment") for s in transcript.segments]
+        spans += [(w.start, w.end, "word") for w in transcript.words]
+        for start, end, what in spans:
+            if not (math.isfinite(start) and math.isfinite(end)):
+                raise ValueError(f"a {what} time is not a finite number")
+            if not 0 <= start <= end <= MAX_TRANSCRIPT_SECONDS:
+                raise ValueError(
+                    f"a {what} spans {start}..{end} s; times must satisfy "
+                    f"0 <= start <= end <= {MAX_TRANSCRIPT_SECONDS}"
+                )
+        return self
+
+
+class EdgeTranscriptReceipt(BaseModel):
+    """The answer to an upload, identical for every retry of it (built from what is stored)."""
+
+    transcript_id: str
+    device_id: str
+    produced_at: datetime
+    received_at: datetime = Field(description="When the cloud first stored it.")
+    status_url: str = Field(description="GET it back as a completed transcription.")
+
+
 class ChannelPinRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -224,6 +308,8 @@ __all__ = [
     "DeviceModelResponse",
     "DeviceRecord",
     "DistributionStatus",
+    "EdgeTranscriptReceipt",
+    "EdgeTranscriptUpload",
     "FeedbackReceipt",
     "FeedbackRecord",
     "FeedbackRequest",

@@ -49,6 +49,9 @@ def _client(service: str, endpoint: str | None, region: str) -> Any:
         retries={"max_attempts": _MAX_ATTEMPTS, "mode": "standard"},
         connect_timeout=_CONNECT_TIMEOUT_SECONDS,
         read_timeout=_READ_TIMEOUT_SECONDS,
+        # Pre-signed URLs for objects in KMS-encrypted buckets must be SigV4: S3 refuses SigV2
+        # URLs for SSE-KMS objects, and botocore may still pick SigV2 when presigning for S3.
+        signature_version="s3v4" if service == "s3" else None,
     )
     with _creation_lock:
         return boto3.session.Session().client(

@@ -208,18 +208,8 @@ def test_offline_transcripts_reach_transcripts_bucket_exactly_once(
     releaser_key: Ed25519PrivateKey,
     tmp_path: Path,
 ) -> None:
-    from edge.errors import RequestRejectedError
-
     config = device_config(cloud, provisioned_template, releaser_key, tmp_path)
     agent = Agent(config, clock=FakeClock())
-    try:
-        agent.client.post_edge_transcript({}, "probe")
-    except RequestRejectedError as exc:
-        if exc.status == 404:
-            pytest.skip(
-                "the API does not serve POST /v1/devices/{id}/transcripts yet (issue 5): offline "
-                "transcripts stay queued in the outbox until it does"
-            )
     router = InferenceRouter(
         device_id=DEVICE,
         local=LocalModel(Slots(config.slots_dir)),

@@ -84,9 +84,11 @@ def test_each_function_writes_only_under_its_own_prefixes(sagemaker_stack: Deplo
         f"{names.transcripts_bucket}/errors/*",
         f"{names.transcripts_bucket}/shadow/*",
     }
-    # The API uploads recordings and feedback and moves channels; it never writes a model.
+    # The API uploads recordings, stores synchronous and devices' offline transcripts, feedback and
+    # moves channels; it never writes a model or an error record.
     assert policy_pack.object_writes(sagemaker_stack, function_name(stack, "api")) == {
         f"{names.recordings_bucket}/recordings/*",
+        f"{names.transcripts_bucket}/transcripts/*",
         f"{names.feedback_bucket}/feedback/*",
         f"{names.models_bucket}/models/channels/*",
     }

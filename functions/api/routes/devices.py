@@ -1,4 +1,5 @@
-"""Device routes: which model to run, heartbeats, and (admin) the fleet view and channel pins.
+"""Device routes: which model to run, heartbeats, offline transcripts, and (admin) the fleet view
+and channel pins.
 
 A device may act only as itself (token ``sub`` == path id); an admin may act for the devices of its
 own tenant. A device id registered to another tenant answers 404, exactly like an unknown one.
@@ -9,21 +10,31 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 
 from functions.api import config
 from functions.api.auth import Principal, require_device_self_or_admin, require_role
-from functions.api.problems import NotFound, ServiceUnavailable, problem_responses
+from functions.api.edge_transcript_store import store_edge_transcript
+from functions.api.problems import (
+    NotFound,
+    ServiceUnavailable,
+    Unprocessable,
+    problem_responses,
+)
 from functions.api.routes import checked_id, principal_of
 from functions.api.schemas import (
+    MAX_EDGE_TRANSCRIPT_BYTES,
     ChannelPinRequest,
     DeviceModelResponse,
+    EdgeTranscriptReceipt,
+    EdgeTranscriptUpload,
     FleetListing,
     HeartbeatAck,
     HeartbeatRequest,
 )
-from functions.common.aws_clients import dynamodb_client
+from functions.common.aws_clients import dynamodb_client, s3_client
 from functions.common.environment import resource_name
 from functions.distribution.service import service_from_environment
 from functions.fleet.registry import (
@@ -129,6 +140,69 @@ def post_heartbeat(device_id: str, heartbeat: Annotated[HeartbeatRequest, Body()
     except DeviceOwnershipError as exc:
         raise _not_found(device_id) from exc
     return HeartbeatAck(device_id=device_id, received_at=now, channel=record.channel)
+
+
+#: ``Idempotency-Key``: visible ASCII, as the edge outbox sends it (``transcript:<device>:<id>``).
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+
+
+@router.post(
+    "/v1/devices/<device_id>/transcripts",
+    summary="Upload a transcript the device made offline (idempotent by transcript id)",
+    description=(
+        "Stored at transcripts/<tenant>/<transcript id>.{txt,srt,vtt,json} with its engine as "
+        "produced (onnxruntime-edge). A retry of a stored upload gets the original 201 and receipt "
+        "again (header Idempotent-Replayed: true); different content under a stored transcript id "
+        f"is 409. Bodies over {MAX_EDGE_TRANSCRIPT_BYTES} bytes are 413."
+    ),
+    tags=["devices"],
+    responses={
+        201: {
+            "description": "Stored (or, for a retry, already stored)",
+            "content": {"application/json": {"model": EdgeTranscriptReceipt}},
+        },
+        **problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
+    },
+)
+def post_edge_transcript(
+    device_id: str,
+    upload: Annotated[EdgeTranscriptUpload, Body()],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="The outbox item's key; a retry sends the same one.",
+        ),
+    ] = None,
+) -> Response[str]:
+    principal = principal_of(router)
+    device_id = checked_id(device_id, "device id")
+    require_role(principal, "device")
+    require_device_self_or_admin(principal, device_id)
+    if upload.device_id is not None and upload.device_id != device_id:
+        raise Unprocessable(
+            f"body device_id {upload.device_id!r} does not match the path's {device_id!r}"
+        )
+    _device_for(principal, device_id)  # 404 for a device id registered to another tenant
+    stored = store_edge_transcript(
+        s3_client(),
+        resource_name("TRANSCRIPTS_BUCKET"),
+        tenant=principal.tenant,
+        device_id=device_id,
+        upload=upload,
+        idempotency_key=idempotency_key,
+        now=datetime.now(UTC),
+    )
+    headers = {"Location": stored.receipt.status_url}
+    if stored.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(
+        status_code=201,
+        content_type="application/json",
+        body=stored.receipt.model_dump_json(),
+        headers=headers,
+    )
 
 
 @router.get(

@@ -15,6 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from edgescribe.demo.http_calls import call
 from edgescribe.local.moto_server import FAKE_CREDENTIALS
 from edgescribe.local.ports import free_port
 from edgescribe.settings import ResourceNames
@@ -52,6 +53,18 @@ def test_local_up_transcribes_uploads_and_stops_cleanly_on_ctrl_c(speech_wav: by
         names = ResourceNames(stack="up")
         assert names.recordings_bucket in banner
         assert names.transcription_dlq in banner
+        api = re.search(r"api\s+(http://127\.0\.0\.1:\d+)", banner)
+        token = re.search(r"export EDGESCRIBE_APP_TOKEN=(\S+)", banner)
+        assert api is not None, banner
+        assert token is not None, banner
+        answered = call(
+            "POST",
+            f"{api.group(1)}/v1/transcriptions",
+            token=token.group(1),
+            body=speech_wav,
+            content_type="audio/wav",
+        )
+        assert answered.status == 200, answered.detail
 
         s3 = boto3.session.Session(
             aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
@@ -77,8 +90,39 @@ def test_local_up_transcribes_uploads_and_stops_cleanly_on_ctrl_c(speech_wav: by
 
     assert process.returncode == 0, output
     assert "stopped" in output
+    assert not _listening(port), "moto server outlived local up"
+    assert not _listening(int(api.group(1).rsplit(":", 1)[1])), "API server outlived local up"
+
+
+@pytest.mark.slow
+def test_local_up_shuts_everything_down_on_sigterm_not_only_on_ctrl_c() -> None:
+    """``kill``, ``docker stop`` and systemd send SIGTERM; moto must not be left running."""
+    port = free_port()
+    process = subprocess.Popen(
+        [*EDGESCRIBE, "local", "up", "--port", str(port), "--no-poller", "--no-api"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        banner = _read_until(process, "Press Ctrl-C")
+        assert "api          off" in banner
+        assert _listening(port)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == 0, output
+    assert "stopped" in output
+    assert not _listening(port), "moto server outlived local up"
+
+
+def _listening(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        assert sock.connect_ex(("127.0.0.1", port)) != 0, "moto server outlived local up"
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_local_up_refuses_a_port_in_use() -> None:

@@ -62,7 +62,7 @@ def test_every_route_is_documented_with_problem_responses() -> None:
     from functions.api.app import app
 
     documented = {(m, p) for m, p in operations()}
-    assert len(documented) == 11
+    assert len(documented) == 12
     for method, path, operation in OPERATIONS:
         assert "401" in operation["responses"], (method, path)
         for status, response in operation["responses"].items():

@@ -30,3 +30,25 @@ def test_new_endpoint_gets_a_new_client_not_a_stale_one(
     after = aws_clients.s3_client()
     assert after is not before
     assert after.meta.endpoint_url == "http://127.0.0.1:9"
+
+
+def test_presigned_urls_are_sigv4_so_kms_encrypted_objects_can_be_fetched(
+    aws_env: MotoServer,
+) -> None:
+    """S3 refuses SigV2 pre-signed URLs for SSE-KMS objects; devices download models through them."""
+    import urllib.request
+
+    s3 = aws_clients.s3_client()
+    s3.create_bucket(Bucket="aws-clients-presign")
+    s3.put_object(Bucket="aws-clients-presign", Key="models/m/1/model.onnx", Body=b"model bytes")
+
+    url = s3.generate_presigned_url(
+        "get_object",
+        Params={"Bucket": "aws-clients-presign", "Key": "models/m/1/model.onnx"},
+        ExpiresIn=60,
+    )
+
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url
+    assert "Signature=" not in url.replace("X-Amz-Signature=", "")  # no SigV2 query signature
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - moto on 127.0.0.1
+        assert response.read() == b"model bytes"

@@ -1,4 +1,4 @@
-"""``edgescribe bench-model`` end to end on the committed demo clips (no ../shared, no TTS):
+"""``edgescribe bench model`` end to end on the committed demo clips (no ../shared, no TTS):
 the released models through the real runtime, real noise mixing, JSON + tables + model card."""
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def noise_dir(tmp_path: Path) -> Path:
 
 def bench_args(tmp_path: Path, *extra: str) -> list[str]:
     return [
-        "bench-model",
+        "bench",
+        "model",
         "--eval-manifest",
         str(SAMPLES_MANIFEST),
         "--train-manifest",
