@@ -226,7 +226,9 @@ def run_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_status(status: DistributionStatus, out: Any = sys.stdout) -> None:
+def _print_status(status: DistributionStatus, out: Any = None) -> None:
+    # Resolve stdout at call time: a default bound at import time outlives redirections.
+    out = out if out is not None else sys.stdout
     print(f"models bucket {status.bucket}", file=out)
     for name, versions in status.published_versions.items():
         print(f"published {name}: {', '.join(map(str, versions)) or 'none'}", file=out)

@@ -162,7 +162,16 @@ def main() -> None:
             )
         )
         print(f"wrote {path.name}: {len(data)} bytes, {len(samples) / rate:.2f} s")
-    (SAMPLES_DIR / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # Real human clips (CMU AN4 test speakers, copied with their source and licence) are not
+    # synthesized here; keep their lines.
+    manifest = SAMPLES_DIR / "samples.jsonl"
+    if manifest.exists():
+        lines += [
+            line
+            for line in manifest.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("voice", "").startswith("human")
+        ]
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
     write_bad_inputs(good_wav)
 
 

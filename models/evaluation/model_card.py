@@ -125,7 +125,8 @@ def derived_caveats(report: BenchmarkReport) -> list[str]:
         caveats.append(
             f"The noise recordings (`{report.settings.noise_dir}`) are also used by training "
             "augmentation (other random segments): the noise curve measures familiar noise types "
-            "at fixed SNRs, not unseen noise."
+            "at fixed SNRs, not unseen noise. SNR is the power ratio over the whole utterance; for "
+            "transient recordings (a dog bark) the local SNR during the event is far lower."
         )
     peer = report.result(PEER)
     if peer is not None and not peer.noisy and report.settings.snr_db:

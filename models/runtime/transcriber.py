@@ -30,6 +30,16 @@ from models.runtime.transcript import AudioInfo, Engine, Segment, Timings, Trans
 CHUNKS_PER_CALL: Final = 4
 
 
+#: Peak amplitude below which a chunk holds no audible sound at all (about -80 dBFS). Such chunks
+#: are not sent to the model: after per-utterance normalisation pure silence becomes an arbitrary
+#: input the model was never trained on, and it can hallucinate a letter there.
+DIGITAL_SILENCE_PEAK = 1e-4
+
+
+def is_digital_silence(samples: npt.NDArray[np.float32]) -> bool:
+    return samples.size == 0 or float(np.max(np.abs(samples))) < DIGITAL_SILENCE_PEAK
+
+
 class Transcriber:
     """Chunking + inference + CTC decoding behind one call; holds no per-request state."""
 
@@ -78,9 +88,13 @@ class Transcriber:
             source_rate, decode_seconds = SAMPLE_RATE, 0.0
             duration = samples.size / SAMPLE_RATE
 
-        chunks = split_at_silences(
-            samples, sample_rate=SAMPLE_RATE, max_chunk_seconds=self.max_chunk_seconds
-        )
+        chunks = [
+            (start, end)
+            for start, end in split_at_silences(
+                samples, sample_rate=SAMPLE_RATE, max_chunk_seconds=self.max_chunk_seconds
+            )
+            if not is_digital_silence(samples[start:end])
+        ]
         inference_seconds = 0.0
         segments: list[Segment] = []
         for first in range(0, len(chunks), CHUNKS_PER_CALL):
