@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 DEMO_EXTRAS := functions,triton,local
-ALL_EXTRAS := functions,train,triton,infra,local,dev
+ALL_EXTRAS := functions,train,triton,infra,local,peer,dev
 
 .PHONY: demo test lint typecheck unit bench bench-model bench-serving bench-fleet train export clean
 
@@ -59,7 +59,8 @@ train: $(VENV)/.all-deps
 
 export: $(VENV)/.all-deps
 	$(BIN)/python -m models.export.onnx_export runs/edge-v1/final.pt --name edgescribe-cloud --version 1
-	$(BIN)/python -m models.export.onnx_export runs/edge-v1/final.pt --name edgescribe-edge --version 1 --int8
+	$(BIN)/python -m models.export.onnx_export runs/edge-v1/final.pt --name edgescribe-edge --version 1 --int8 \
+		--calibration-manifest data/synth/manifest.jsonl
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info

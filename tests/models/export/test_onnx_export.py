@@ -55,3 +55,25 @@ def test_int8_quantization_leaves_the_front_end_in_float(
 
     ops = {node.op_type for node in onnx.load(str(int8)).graph.node}
     assert "DynamicQuantizeLSTM" in ops or "MatMulInteger" in ops
+
+
+def test_calibrated_int8_quantizes_convolutions_statically_but_not_the_front_end(
+    exported: tuple[AcousticModel, Path], tmp_path: Path
+) -> None:
+    import onnx
+
+    _, path = exported
+    rng = np.random.default_rng(3)
+    clips = [(rng.standard_normal(16_000) * 0.1).astype(np.float32) for _ in range(4)]
+    int8 = tmp_path / "int8_static.onnx"
+    quantize_int8(path, int8, calibration=clips)
+    nodes = onnx.load(str(int8)).graph.node
+    assert any(node.op_type == "QLinearConv" for node in nodes)
+    front_convs = [n for n in nodes if n.name.startswith("/frontend/") and "Conv" in n.op_type]
+    assert front_convs
+    assert all(node.op_type == "Conv" for node in front_convs)
+    session = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"])
+    log_probs, _ = session.run(
+        None, {"audio": clips[0][None, :], "audio_lengths": np.array([16_000])}
+    )
+    assert np.isfinite(log_probs).all()
