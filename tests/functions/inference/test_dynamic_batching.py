@@ -8,6 +8,7 @@ Both are cumulative over the session, so each test compares before/after deltas.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,19 @@ def model_counts(server: TritonServer, model: str) -> Counts:
     finally:
         client.close()
     return Counts(int(stats["inference_count"]), int(stats["execution_count"]))
+
+
+def settled_counts(server: TritonServer, model: str) -> Counts:
+    """Counts once they stop moving: Triton updates its inference and execution counters at
+    slightly different moments, so a snapshot taken under load can catch a batch half-counted."""
+    previous = model_counts(server, model)
+    for _ in range(50):
+        time.sleep(0.1)
+        current = model_counts(server, model)
+        if current == previous:
+            return current
+        previous = current
+    return previous
 
 
 def send_concurrently(backend: TritonGrpcBackend, lengths: list[int]) -> None:
@@ -73,11 +87,11 @@ def test_concurrent_requests_of_different_lengths_are_batched(
     backend = TritonGrpcBackend.connect(triton_server.endpoints.grpc_url, served_spec.name)
     lengths = distinct_lengths_within_one_bucket()
     assert len({backend.buckets.bucket_samples(n) for n in lengths}) == 1
-    before = model_counts(triton_server, served_spec.name)
+    before = settled_counts(triton_server, served_spec.name)
 
     send_concurrently(backend, lengths)
 
-    after = model_counts(triton_server, served_spec.name)
+    after = settled_counts(triton_server, served_spec.name)
     inferences = after.inferences - before.inferences
     executions = after.executions - before.executions
     assert inferences == CONCURRENT_REQUESTS
@@ -93,10 +107,10 @@ def test_without_bucketing_different_lengths_cannot_batch(
     backend = TritonGrpcBackend.connect(
         triton_server.endpoints.grpc_url, served_spec.name, buckets=exact_lengths
     )
-    before = model_counts(triton_server, served_spec.name)
+    before = settled_counts(triton_server, served_spec.name)
 
     send_concurrently(backend, distinct_lengths_within_one_bucket())
 
-    after = model_counts(triton_server, served_spec.name)
+    after = settled_counts(triton_server, served_spec.name)
     assert after.inferences - before.inferences == CONCURRENT_REQUESTS
     assert after.executions - before.executions == CONCURRENT_REQUESTS
