@@ -107,7 +107,7 @@ def check_signatures(document: _Signed, trust: TrustRoot, what: str = "manifest"
     if not known:
         ids = ", ".join(sorted(s.keyid[:12] for s in document.signatures))
         raise UnknownKeyError(f"{what} is signed only by keys this device does not trust ({ids})")
-    valid = count_valid_signatures(document, keys)  # type: ignore[arg-type]
+    valid = count_valid_signatures(document, keys)
     if valid < trust.threshold and valid < len(known):
         raise BadSignatureError(
             f"{what} has {len(known) - valid} invalid signature(s) by trusted keys "

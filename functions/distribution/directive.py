@@ -31,18 +31,15 @@ Example::
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from cryptography.exceptions import InvalidSignature
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.runtime.manifest import Signature
+from models.runtime.manifest import Signature, canonical_json
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    pass
 
 
 class RollbackDirective(BaseModel):
@@ -61,8 +58,7 @@ class RollbackDirective(BaseModel):
 
     def canonical_bytes(self) -> bytes:
         """The bytes signatures cover (the same canonical JSON rule as the manifest)."""
-        payload = self.model_dump(mode="json", exclude={"signatures"})
-        return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+        return canonical_json(self)
 
     def permits(self, *, installed: int | None, offered: int) -> bool:
         """Whether this directive moves a device running ``installed`` to ``offered``.
@@ -74,21 +70,3 @@ class RollbackDirective(BaseModel):
             and installed in self.revoked_versions
             and offered == self.to_version
         )
-
-
-def count_valid_directive_signatures(
-    directive: RollbackDirective, trusted_keys: dict[str, Ed25519PublicKey]
-) -> int:
-    """How many distinct trusted keys signed exactly this directive (unknown key ids count for nothing)."""
-    payload = directive.canonical_bytes()
-    valid: set[str] = set()
-    for signature in directive.signatures:
-        public_key = trusted_keys.get(signature.keyid)
-        if public_key is None:
-            continue
-        try:
-            public_key.verify(base64.b64decode(signature.sig, validate=True), payload)
-        except (InvalidSignature, ValueError):
-            continue
-        valid.add(signature.keyid)
-    return len(valid)

@@ -19,7 +19,6 @@ so signing drops signatures by other keys instead of carrying dead ones along.
 
 from __future__ import annotations
 
-import base64
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from functions.distribution.errors import SigningKeyError
-from models.runtime.manifest import ModelManifest, Signature, key_id, sign_manifest
+from models.runtime.manifest import ModelManifest, key_id, sign_manifest, signature_by
 
 if TYPE_CHECKING:
     from functions.distribution.directive import RollbackDirective
@@ -71,10 +70,8 @@ class ManifestSigner:
         return sign_manifest(manifest.model_copy(update={"signatures": []}), self.private_key)
 
     def sign_directive(self, directive: RollbackDirective) -> RollbackDirective:
-        signature = base64.b64encode(self.private_key.sign(directive.canonical_bytes())).decode()
-        return directive.model_copy(
-            update={"signatures": [Signature(keyid=self.key_id, sig=signature)]}
-        )
+        signature = signature_by(self.private_key, directive.canonical_bytes())
+        return directive.model_copy(update={"signatures": [signature]})
 
     def public_key_pem(self) -> bytes:
         return self.public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)

@@ -18,9 +18,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -71,8 +72,7 @@ class ModelManifest(BaseModel):
 
     def canonical_bytes(self) -> bytes:
         """The bytes that signatures cover: every field but ``signatures``, canonically encoded."""
-        payload = self.model_dump(mode="json", exclude={"signatures"})
-        return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+        return canonical_json(self)
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
@@ -100,23 +100,45 @@ def key_id(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def canonical_json(document: BaseModel) -> bytes:
+    """The signed form of a document: every field but ``signatures``, keys sorted, no whitespace.
+
+    One rule for every signed document (manifests, rollback directives), so signers and verifiers
+    can never disagree on the bytes.
+    """
+    payload = document.model_dump(mode="json", exclude={"signatures"})
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+class SignedDocument(Protocol):
+    """Anything signed the manifest way: signatures over its ``canonical_bytes``."""
+
+    @property
+    def signatures(self) -> Sequence[Signature]: ...
+
+    def canonical_bytes(self) -> bytes: ...
+
+
+def signature_by(private_key: Ed25519PrivateKey, payload: bytes) -> Signature:
+    """This key's Ed25519 signature over ``payload``, tagged with the key's id."""
+    signature = base64.b64encode(private_key.sign(payload)).decode()
+    return Signature(keyid=key_id(private_key.public_key()), sig=signature)
+
+
 def sign_manifest(manifest: ModelManifest, private_key: Ed25519PrivateKey) -> ModelManifest:
     """A copy of ``manifest`` with this key's signature added (replacing an older one by it)."""
-    keyid = key_id(private_key.public_key())
-    signature = base64.b64encode(private_key.sign(manifest.canonical_bytes())).decode()
-    others = [s for s in manifest.signatures if s.keyid != keyid]
-    return manifest.model_copy(
-        update={"signatures": [*others, Signature(keyid=keyid, sig=signature)]}
-    )
+    signature = signature_by(private_key, manifest.canonical_bytes())
+    others = [s for s in manifest.signatures if s.keyid != signature.keyid]
+    return manifest.model_copy(update={"signatures": [*others, signature]})
 
 
 def count_valid_signatures(
-    manifest: ModelManifest, trusted_keys: dict[str, Ed25519PublicKey]
+    document: SignedDocument, trusted_keys: dict[str, Ed25519PublicKey]
 ) -> int:
-    """How many distinct trusted keys signed exactly this manifest (unknown keys count for nothing)."""
-    payload = manifest.canonical_bytes()
+    """How many distinct trusted keys signed exactly this document (unknown keys count for nothing)."""
+    payload = document.canonical_bytes()
     valid: set[str] = set()
-    for signature in manifest.signatures:
+    for signature in document.signatures:
         public_key = trusted_keys.get(signature.keyid)
         if public_key is None:
             continue

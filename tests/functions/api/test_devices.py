@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from functions.distribution.bucketing import in_rollout
-from functions.distribution.directive import RollbackDirective, count_valid_directive_signatures
+from functions.distribution.directive import RollbackDirective
 from functions.fleet.registry import DeviceRegistry
 from models.runtime.artifacts import released_model_dir
 from models.runtime.manifest import ModelManifest, count_valid_signatures
@@ -110,7 +110,7 @@ def test_promote_and_rollback_are_visible_on_the_next_request(api: Api, tmp_path
     down = _ask(api, "dev-1", 2).json()
     assert (down["action"], down["version"]) == ("rollback", 1)
     directive = RollbackDirective.model_validate(down["rollback"])
-    assert count_valid_directive_signatures(directive, api.signer.trusted_keys()) == 1
+    assert count_valid_signatures(directive, api.signer.trusted_keys()) == 1
     assert directive.permits(installed=2, offered=1)
     assert hashlib.sha256(_download(down["url"])).hexdigest() == down["manifest"]["sha256"]
     # A device that never took version 2 has nothing to do.

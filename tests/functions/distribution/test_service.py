@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from functions.distribution.channels import ChannelChange
-from functions.distribution.directive import count_valid_directive_signatures
 from functions.distribution.errors import (
     ChannelConflictError,
     InvalidRolloutError,
@@ -104,7 +103,7 @@ def test_rollback_signs_a_directive_that_withdraws_the_bad_version(
     assert state.rollback is not None
     assert state.rollback.revoked_versions == [4]
     assert state.rollback.to_version == 3
-    assert count_valid_directive_signatures(state.rollback, signer.trusted_keys()) == 1
+    assert count_valid_signatures(state.rollback, signer.trusted_keys()) == 1
     assert [c.action for c in service.channels.history("stable")][:1] == ["rollback"]
 
 
@@ -117,7 +116,7 @@ def test_a_tampered_directive_does_not_verify(
     [state] = service.rollback("stable", actor="ops")
     assert state.rollback is not None
     widened = state.rollback.model_copy(update={"revoked_versions": [4, 5, 6]})
-    assert count_valid_directive_signatures(widened, signer.trusted_keys()) == 0
+    assert count_valid_signatures(widened, signer.trusted_keys()) == 0
 
 
 def test_rolling_back_stable_also_withdraws_the_version_from_canary(
@@ -189,7 +188,7 @@ def test_promoting_past_a_withdrawn_version_keeps_devices_on_it_covered(
     state = service.promote("stable", 4, actor="ops", reason="4 was fine after all")
     assert state.rollback is not None
     assert (state.rollback.to_version, state.rollback.revoked_versions) == (4, [5])
-    assert count_valid_directive_signatures(state.rollback, signer.trusted_keys()) == 1
+    assert count_valid_signatures(state.rollback, signer.trusted_keys()) == 1
 
 
 def test_a_manifest_near_expiry_is_resigned_when_promoted(
@@ -230,7 +229,7 @@ def test_refresh_resigns_served_manifests_and_directives_before_they_expire(
     assert state is not None
     assert state.state.rollback is not None
     assert state.state.rollback.expires_at == clock.now + DEFAULT_MANIFEST_TTL
-    assert count_valid_directive_signatures(state.state.rollback, signer.trusted_keys()) == 1
+    assert count_valid_signatures(state.state.rollback, signer.trusted_keys()) == 1
     found = service.models.read_manifest("edgescribe-edge", 1)
     assert found is not None
     assert found[0].expires_at == clock.now + DEFAULT_MANIFEST_TTL
