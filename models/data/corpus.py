@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from math import gcd
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
-from scipy.signal import resample_poly
 
+from models.runtime.resample import resample
 from models.runtime.vocabulary import encode, normalize_text
 
 
@@ -31,11 +30,7 @@ class Utterance:
 
 def read_16k(path: Path) -> npt.NDArray[np.float32]:
     audio, rate = sf.read(path, dtype="float32", always_2d=True)
-    mono: npt.NDArray[np.float32] = audio.mean(axis=1)
-    if rate != 16_000:
-        g = gcd(rate, 16_000)
-        mono = resample_poly(mono, 16_000 // g, rate // g).astype(np.float32)
-    return mono
+    return resample(audio.mean(axis=1), rate, 16_000)
 
 
 def load_manifest(manifest: Path, max_seconds: float = 16.0) -> list[Utterance]:

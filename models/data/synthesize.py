@@ -18,16 +18,15 @@ import subprocess
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from math import gcd
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from models.data.sentences import SentenceGenerator
+from models.runtime.resample import resample
 
 HELD_OUT_VOICES = frozenset({"pico", "flite:slt", "festival:cmu_us_slt_arctic_hts"})
 
@@ -91,10 +90,7 @@ class Job:
 def _to_16k(audio: npt.NDArray[np.floating[Any]], rate: int) -> npt.NDArray[np.float32]:
     if audio.ndim > 1:
         audio = audio.mean(axis=1)
-    if rate != 16_000:
-        g = gcd(rate, 16_000)
-        audio = resample_poly(audio, 16_000 // g, rate // g)
-    return audio.astype(np.float32)
+    return resample(audio, rate, 16_000)
 
 
 def synthesize(job: Job, out_dir: Path) -> dict[str, object] | None:

@@ -16,6 +16,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import fftconvolve, lfilter, resample_poly
 
+from models.runtime.resample import resample
+
 SR = 16_000
 
 Audio = npt.NDArray[np.float32]
@@ -88,9 +90,7 @@ def change_speed(x: Audio, factor: float) -> Audio:
 
 def band_limit(x: Audio, rate: int) -> Audio:
     """Telephone / low-rate codec: down to ``rate`` and back up."""
-    g = gcd(SR, rate)
-    low = resample_poly(x, rate // g, SR // g)
-    return cast(Audio, resample_poly(low, SR // g, rate // g)[: len(x)].astype(np.float32))
+    return resample(resample(x, SR, rate), rate, SR)[: len(x)]
 
 
 @dataclass
