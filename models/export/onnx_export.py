@@ -34,10 +34,8 @@ from onnxruntime.quantization import (
 
 from models.runtime.manifest import ModelManifest, SetMetrics, sha256_file
 from models.runtime.vocabulary import DEFAULT_VOCABULARY
-from models.training.architecture import SUBSAMPLING, AcousticModel, ModelConfig
-from models.training.frontend import HOP, SAMPLE_RATE
-
-FRAME_SHIFT_SECONDS = HOP * SUBSAMPLING / SAMPLE_RATE
+from models.training.architecture import FRAME_SHIFT_SECONDS, AcousticModel, ModelConfig
+from models.training.frontend import SAMPLE_RATE
 
 
 def load_model(checkpoint: Path) -> AcousticModel:

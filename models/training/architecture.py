@@ -21,9 +21,11 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from models.training.frontend import N_MELS, LogMelFrontEnd
+from models.training.frontend import HOP, N_MELS, SAMPLE_RATE, LogMelFrontEnd
 
 SUBSAMPLING = 3
+#: Seconds per output frame (10 ms hop x stride-3 subsampling): the manifest's ``frame_shift_seconds``.
+FRAME_SHIFT_SECONDS = HOP * SUBSAMPLING / SAMPLE_RATE
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,10 @@ import numpy.typing as npt
 import torch
 
 from models.data.corpus import Utterance, build_cache, read_16k
+from models.runtime.ctc import greedy_decode
+from models.runtime.scoring import ErrorCounter
 from models.runtime.vocabulary import DEFAULT_VOCABULARY
-from models.training.architecture import CONFIGS, AcousticModel
+from models.training.architecture import CONFIGS, FRAME_SHIFT_SECONDS, AcousticModel
 from models.training.augment import Augmenter
 
 
@@ -72,38 +74,20 @@ def collate(
     return audio, lengths, targets, target_lengths
 
 
-def greedy_text(log_probs: torch.Tensor, length: int) -> str:
-    ids = log_probs[:length].argmax(-1).tolist()
-    out, prev = [], 0
-    for i in ids:
-        if i != prev and i != 0:
-            out.append(DEFAULT_VOCABULARY[i])
-        prev = i
-    return "".join(out).strip()
-
-
-def edit_distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def validate(model: AcousticModel, utts: list[Utterance]) -> float:
+    """Greedy-decoded CER on held-back TRAINING utterances, with the serving decoder and scorer."""
     model.eval()
-    edits = total = 0
+    errors = ErrorCounter()
     with torch.no_grad():
         for u in utts:
             wave = torch.from_numpy(u.audio.astype(np.float32) / 32768)[None]
             lp, ll = model(wave, torch.tensor([wave.shape[1]]))
-            hyp = greedy_text(lp[0], int(ll[0]))
-            edits += edit_distance(u.text, hyp)
-            total += len(u.text)
+            decoded = greedy_decode(
+                lp[0, : int(ll[0])].numpy(), DEFAULT_VOCABULARY, frame_shift=FRAME_SHIFT_SECONDS
+            )
+            errors.add(u.text, decoded.text)
     model.train()
-    return edits / max(1, total)
+    return errors.cer
 
 
 def main() -> None:
