@@ -18,37 +18,18 @@ manifest is verified as usual, so the directive plus the manifest pin the exact 
 
 from __future__ import annotations
 
-import base64
-import json
-from datetime import datetime
-from typing import Literal, Self
+from typing import Literal
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import BaseModel, Field, ValidationError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import Field, ValidationError
 
 from edge.config import encode_public_key, parse_public_keys
 from edge.errors import ConfigError, MalformedManifestError
-from models.runtime.manifest import Signature, key_id
+from models.runtime.manifest import SignedModel
+from models.runtime.rollback_directive import RollbackDirective
 
 
-class SignedDocument(BaseModel):
-    """A pydantic document with Ed25519 signatures over its canonical form."""
-
-    signatures: list[Signature] = Field(default_factory=list)
-
-    def canonical_bytes(self) -> bytes:
-        payload = self.model_dump(mode="json", exclude={"signatures"})
-        return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-
-    def signed_by(self, private_key: Ed25519PrivateKey) -> Self:
-        """A copy with this key's signature added (replacing an older one by the same key)."""
-        keyid = key_id(private_key.public_key())
-        sig = base64.b64encode(private_key.sign(self.canonical_bytes())).decode()
-        others = [s for s in self.signatures if s.keyid != keyid]
-        return self.model_copy(update={"signatures": [*others, Signature(keyid=keyid, sig=sig)]})
-
-
-class TrustRoot(SignedDocument):
+class TrustRoot(SignedModel):
     """The set of keys a device trusts and how many must sign (see module docstring)."""
 
     type: Literal["edgescribe-trust-root"] = "edgescribe-trust-root"
@@ -74,22 +55,6 @@ class TrustRoot(SignedDocument):
         return cls(
             version=version, threshold=threshold, keys=[encode_public_key(k) for k in public_keys]
         )
-
-
-class RollbackDirective(SignedDocument):
-    """Operators' signed permission to move devices from ``revoked_versions`` to ``to_version``.
-
-    The wire form of ``functions.distribution.directive.RollbackDirective`` (same fields, same
-    canonical bytes), redeclared here because devices do not import the cloud functions.
-    """
-
-    kind: Literal["rollback"] = "rollback"
-    name: str
-    to_version: int = Field(ge=1)
-    revoked_versions: list[int] = Field(min_length=1)
-    issued_at: datetime
-    expires_at: datetime
-    reason: str = ""
 
 
 def parse_trust_root(raw: str | bytes | dict[str, object]) -> TrustRoot:

@@ -49,7 +49,7 @@ from edge.state import (
     UpdateAction,
     UpdateOutcome,
 )
-from edge.trust import RollbackDirective, TrustRoot, parse_rollback_directive, parse_trust_root
+from edge.trust import TrustRoot, parse_rollback_directive, parse_trust_root
 from edge.verification import (
     VerificationContext,
     accept_trust_root,
@@ -57,6 +57,7 @@ from edge.verification import (
     verify_manifest,
 )
 from models.runtime.manifest import ModelManifest
+from models.runtime.rollback_directive import RollbackDirective
 
 logger = logging.getLogger("edge.updater")
 

@@ -58,8 +58,9 @@ from edge.errors import (
     UnknownKeyError,
     WrongModelError,
 )
-from edge.trust import RollbackDirective, TrustRoot
+from edge.trust import TrustRoot
 from models.runtime.manifest import ModelManifest, Signature, count_valid_signatures
+from models.runtime.rollback_directive import RollbackDirective
 
 
 class _Signed(Protocol):

@@ -15,11 +15,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from edgescribe import settings
 from functions.distribution.channels import Channel, ChannelState
-from functions.distribution.directive import RollbackDirective
 from functions.distribution.service import DistributionStatus
 from functions.fleet.registry import DeviceRecord, FleetSummary, Health
 from models.runtime import storage_layout
 from models.runtime.manifest import ModelManifest
+from models.runtime.rollback_directive import RollbackDirective
 from models.runtime.transcript import ModelRef, Transcript
 
 AudioFormat = Literal["wav", "flac", "ogg", "opus", "mp3", "m4a", "aac", "webm"]

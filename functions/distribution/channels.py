@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Literal, get_args
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.distribution.directive import RollbackDirective
 from functions.distribution.errors import ChannelConflictError
 from models.runtime import storage_layout
+from models.runtime.rollback_directive import RollbackDirective
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

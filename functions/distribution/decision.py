@@ -22,7 +22,7 @@ from typing import Literal
 
 from functions.distribution.bucketing import in_rollout, rollout_bucket
 from functions.distribution.channels import Channel, ChannelState
-from functions.distribution.directive import RollbackDirective
+from models.runtime.rollback_directive import RollbackDirective
 
 DeviceAction = Literal["none", "update", "rollback"]
 

@@ -28,7 +28,6 @@ from functions.distribution.channels import (
     ChannelStore,
 )
 from functions.distribution.decision import DeviceDecision, decide
-from functions.distribution.directive import RollbackDirective
 from functions.distribution.errors import (
     InvalidRolloutError,
     NothingToRollBackError,
@@ -39,6 +38,7 @@ from functions.distribution.publish import PublishedModel, publish_model_dir
 from functions.distribution.signing import ManifestSigner
 from models.runtime.artifacts import DEFAULT_MODEL_NAME
 from models.runtime.manifest import ModelManifest, count_valid_signatures
+from models.runtime.rollback_directive import RollbackDirective
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -40,7 +40,7 @@ from functions.distribution.errors import SigningKeyError
 from models.runtime.manifest import ModelManifest, key_id, sign_manifest, signature_by
 
 if TYPE_CHECKING:
-    from functions.distribution.directive import RollbackDirective
+    from models.runtime.rollback_directive import RollbackDirective
 
 SIGNING_KEY_FILE_VARIABLE = "EDGESCRIBE_SIGNING_KEY_FILE"
 SIGNING_KEY_SECRET_VARIABLE = "EDGESCRIBE_SIGNING_KEY_SECRET_ID"  # noqa: S105 - a variable name

@@ -21,7 +21,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -123,6 +123,22 @@ def signature_by(private_key: Ed25519PrivateKey, payload: bytes) -> Signature:
     """This key's Ed25519 signature over ``payload``, tagged with the key's id."""
     signature = base64.b64encode(private_key.sign(payload)).decode()
     return Signature(keyid=key_id(private_key.public_key()), sig=signature)
+
+
+class SignedModel(BaseModel):
+    """A pydantic document carrying Ed25519 signatures over its :func:`canonical_json` form
+    (trust roots, rollback directives)."""
+
+    signatures: list[Signature] = Field(default_factory=list)
+
+    def canonical_bytes(self) -> bytes:
+        return canonical_json(self)
+
+    def signed_by(self, private_key: Ed25519PrivateKey) -> Self:
+        """A copy with this key's signature added (replacing an older one by the same key)."""
+        signature = signature_by(private_key, self.canonical_bytes())
+        others = [s for s in self.signatures if s.keyid != signature.keyid]
+        return self.model_copy(update={"signatures": [*others, signature]})
 
 
 def sign_manifest(manifest: ModelManifest, private_key: Ed25519PrivateKey) -> ModelManifest:

@@ -14,7 +14,8 @@ from edge.clock import FakeClock
 from edge.config import AgentConfig
 from edge.errors import HealthCheckFailedError, LinkError, RollbackAttackError
 from edge.slots import Slots
-from edge.trust import RollbackDirective, TrustRoot
+from edge.trust import TrustRoot
+from models.runtime.rollback_directive import RollbackDirective
 from tests.edge.conftest import Releases
 from tests.edge.fake_device_api import BlobFault, FakeDeviceApi, Offer
 from tests.edge.model_factory import synthetic_model
@@ -233,9 +234,9 @@ def test_rejects_invalid_rollback_directive(
 def test_directive_signed_by_distribution_service_is_accepted(
     agent: Agent, api: FakeDeviceApi, releases: Releases, clock: FakeClock
 ) -> None:
-    """The cloud's ``functions.distribution`` directive and the device's are one wire format."""
-    from functions.distribution.directive import RollbackDirective as CloudDirective
+    """A directive signed by the cloud's distribution service is accepted by the device."""
     from functions.distribution.signing import ManifestSigner
+    from models.runtime.rollback_directive import RollbackDirective as CloudDirective
 
     api.offer(releases.make(2).offer())
     agent.sync_once()

@@ -21,7 +21,7 @@ from edge.errors import (
     UnknownKeyError,
     WrongModelError,
 )
-from edge.trust import RollbackDirective, TrustRoot
+from edge.trust import TrustRoot
 from edge.verification import (
     VerificationContext,
     accept_trust_root,
@@ -29,6 +29,7 @@ from edge.verification import (
     verify_manifest,
 )
 from models.runtime.manifest import ModelManifest, sign_manifest
+from models.runtime.rollback_directive import RollbackDirective
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 DATA = b"model bytes " * 100

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from functions.distribution.bucketing import in_rollout
-from functions.distribution.directive import RollbackDirective
 from functions.fleet.registry import DeviceRegistry
 from models.runtime.artifacts import released_model_dir
 from models.runtime.manifest import ModelManifest, count_valid_signatures
+from models.runtime.rollback_directive import RollbackDirective
 from tests.functions.api.conftest import Api, ApiResponse
 from tests.functions.distribution.artifacts import make_model_dir
 

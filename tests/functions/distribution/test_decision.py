@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from functions.distribution.bucketing import in_rollout
 from functions.distribution.channels import Channel, ChannelState
 from functions.distribution.decision import decide
-from functions.distribution.directive import RollbackDirective
+from models.runtime.rollback_directive import RollbackDirective
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 Channels = dict[Channel, ChannelState | None]

@@ -10,6 +10,9 @@ directive is that way:
   ``signatures``, keys sorted, no whitespace: the rule ``ModelManifest.canonical_bytes`` uses);
 - it expires (``expires_at``), and ``refresh`` re-signs it while it is still in force.
 
+Shared by the distribution service (which signs it) and the edge agent (which verifies it), so the
+two can never disagree on its fields or its signed bytes.
+
 A device accepts a rollback only when, in this order:
 
 1. at least ``threshold`` signatures verify with its pinned keys;
@@ -34,15 +37,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from models.runtime.manifest import Signature, canonical_json
+from models.runtime.manifest import SignedModel
 
 if TYPE_CHECKING:
     pass
 
 
-class RollbackDirective(BaseModel):
+class RollbackDirective(SignedModel):
     """Operators' signed permission to move devices from ``revoked_versions`` to ``to_version``."""
 
     model_config = ConfigDict(frozen=True)
@@ -54,11 +57,6 @@ class RollbackDirective(BaseModel):
     issued_at: datetime
     expires_at: datetime
     reason: str = ""
-    signatures: list[Signature] = Field(default_factory=list)
-
-    def canonical_bytes(self) -> bytes:
-        """The bytes signatures cover (the same canonical JSON rule as the manifest)."""
-        return canonical_json(self)
 
     def permits(self, *, installed: int | None, offered: int) -> bool:
         """Whether this directive moves a device running ``installed`` to ``offered``.
