@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import hashlib
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -196,7 +195,7 @@ def _local_cloud(work: Path) -> Iterator[_Cloud]:
     import boto3
 
     from edgescribe.local.api_server import LocalTokenAuthority, serve_api
-    from edgescribe.local.running_stack import run_local_stack
+    from edgescribe.local.running_stack import run_local_stack, temporary_environment
     from functions.distribution.service import DistributionService
     from functions.distribution.signing import generate_signing_key
 
@@ -206,25 +205,11 @@ def _local_cloud(work: Path) -> Iterator[_Cloud]:
         key_path.unlink(missing_ok=True)
         signer = generate_signing_key(key_path)
         overrides = {**tokens.environment(), "EDGESCRIBE_SIGNING_KEY_FILE": str(key_path)}
-        with _environment(overrides), serve_api() as api:
+        with temporary_environment(overrides), serve_api() as api:
             s3 = boto3.session.Session().client("s3", endpoint_url=stack.endpoint_url)
             bucket = stack.names.models_bucket
             service = DistributionService(s3, bucket, signer=signer)
             yield _Cloud(api.url, service, tokens, signer, s3, bucket)
-
-
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 # --- models and devices -----------------------------------------------------------------------

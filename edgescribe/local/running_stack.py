@@ -155,7 +155,7 @@ def run_local_stack(
             credentials = _credentials(folder)
             overrides.update(credentials.tokens.environment())
             overrides["EDGESCRIBE_SIGNING_KEY_FILE"] = str(credentials.signing_key_path)
-        cleanup.enter_context(_environment(overrides))
+        cleanup.enter_context(temporary_environment(overrides))
         resources = provision_stack(server.endpoint_url, names)
         if quiet:
             _silence_handler_logs(cleanup, poll=poll, api=api)
@@ -252,7 +252,8 @@ def _silence_handler_logs(cleanup: ExitStack, *, poll: bool, api: bool) -> None:
 
 
 @contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
+def temporary_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set ``values`` in ``os.environ`` for the block; restore (or remove) them afterwards."""
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:
