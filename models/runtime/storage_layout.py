@@ -116,3 +116,51 @@ def feedback_key(feedback_id: str, when: datetime) -> str:
 def feedback_audio_key(feedback_id: str, when: datetime, extension: str) -> str:
     base = feedback_key(feedback_id, when)
     return str(PurePosixPath(base).with_suffix(f".{extension.lower().lstrip('.')}"))
+
+
+# --- learning loop --------------------------------------------------------------------------------
+# Feedback bucket: ``feedback/...`` (what users sent) and ``assessments/...`` (what the quality
+# assessment decided about each one). Models bucket: ``training/...`` (jobs, their data manifests,
+# candidates and gate reports; the torch checkpoints that fine-tuning starts from).
+
+ASSESSMENTS_PREFIX = "assessments/"
+TRAINING_PREFIX = "training/"
+TRAINING_JOBS_PREFIX = "training/jobs/"
+#: Files a training job folder may hold (``training_job_key``).
+TRAINING_JOB_FILES = (
+    "job.json",
+    "spec.json",
+    "finetune.jsonl",
+    "distill.jsonl",
+    "domain-eval.jsonl",
+    "gate.json",
+    "gate.md",
+    "train.log",
+)
+
+
+def assessment_key(feedback_id: str) -> str:
+    """One assessment per feedback record (the feedback id is already tenant-scoped)."""
+    return f"{ASSESSMENTS_PREFIX}{validate_id(feedback_id, 'feedback id')}.json"
+
+
+def training_job_prefix(job_id: str) -> str:
+    return f"{TRAINING_JOBS_PREFIX}{validate_id(job_id, 'training job id')}"
+
+
+def training_job_key(job_id: str, filename: str) -> str:
+    if filename not in TRAINING_JOB_FILES:
+        raise InvalidKeyError(
+            f"unknown training job file {filename!r}; expected {TRAINING_JOB_FILES}"
+        )
+    return f"{training_job_prefix(job_id)}/{filename}"
+
+
+def candidate_prefix(job_id: str) -> str:
+    """Where a training job leaves its candidate (``model.onnx`` + ``manifest.json``) for publishing."""
+    return f"{training_job_prefix(job_id)}/candidate"
+
+
+def checkpoint_key(name: str, version: int) -> str:
+    """The torch weights a published version was exported from: the start of the next fine-tune."""
+    return f"{TRAINING_PREFIX}checkpoints/{validate_id(name, 'model name')}/{int(version)}.pt"
