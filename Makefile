@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
-DEMO_EXTRAS := functions,triton,local
+DEMO_EXTRAS := functions,train,triton,local
 ALL_EXTRAS := functions,train,triton,infra,local,peer,dev
 
 .PHONY: demo test lint typecheck unit bench bench-model bench-serving bench-fleet train export clean

@@ -55,6 +55,15 @@ def released_model_dir(name: str = DEFAULT_MODEL_NAME) -> Path:
     return RELEASED_ROOT / name
 
 
+def released_checkpoint(name: str = DEFAULT_MODEL_NAME, version: int = 1) -> Path:
+    """The torch weights (float16) a released version was exported from.
+
+    The learning loop fine-tunes from them; the local stack uploads them to
+    ``storage_layout.checkpoint_key`` beside the published model. Serving never reads them.
+    """
+    return RELEASED_ROOT / "checkpoints" / f"{name}-{int(version)}.pt"
+
+
 def load_model_artifact(model_dir: Path) -> ModelArtifact:
     """Read and verify a model folder (checks in the order the module doc lists)."""
     manifest_path = model_dir / MANIFEST_FILE
