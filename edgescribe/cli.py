@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "edgescribe.commands.demo",
     "edgescribe.commands.model",
     "edgescribe.commands.bench",
+    "edgescribe.commands.loop",
 )
 
 

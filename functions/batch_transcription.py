@@ -17,7 +17,10 @@ Order of checks for one upload (cheapest first, nothing trusted that came from o
 3. ``GetObject`` pinned to the event's version (or ``If-Match`` its ETag), ``ContentLength``
    checked against the size cap *before* the body is read;
 4. ``decode_audio`` (format sniffed from the bytes; truncation, emptiness, duration cap);
-5. transcribe (the ``Transcriber`` chunks long audio), write every format.
+5. transcribe (the ``Transcriber`` chunks long audio), write every format;
+6. shadow: on a sampled share of recordings the shadow channel's candidate transcribes the same
+   audio and its result is stored under ``shadow/`` (``functions.learning.shadow``; never raises,
+   never changes what the user gets).
 
 Idempotency: the work for one upload is a powertools ``idempotent_function`` keyed by
 ``bucket/key/etag/version_id`` in the idempotency table, so SQS's at-least-once delivery (or S3
@@ -66,6 +69,7 @@ from functions.common.error_records import (
 from functions.common.s3_events import MalformedEventError, S3ObjectEvent, parse_notification
 from functions.common.transcript_store import write_transcript
 from functions.inference.selection import transcriber_from_environment
+from functions.learning.shadow import run_shadow
 from models.runtime import storage_layout
 from models.runtime.audio import (
     AudioDecodeError,
@@ -269,7 +273,9 @@ def _transcribe_recording(upload: S3ObjectEvent, ref: storage_layout.RecordingRe
         name="AudioSecondsTranscribed", unit=MetricUnit.Seconds, value=audio.duration
     )
 
+    transcribe_started = time.perf_counter()
     transcript = transcriber_from_environment().transcribe(audio, transcript_id=ref.recording_id)
+    transcribe_seconds = time.perf_counter() - transcribe_started
     bucket = resource_name("TRANSCRIPTS_BUCKET")
     with _storage_errors_are_transient(f"writing the transcript of {upload.uri}"):
         keys = write_transcript(
@@ -281,6 +287,8 @@ def _transcribe_recording(upload: S3ObjectEvent, ref: storage_layout.RecordingRe
             metadata=_source_metadata(upload),
         )
         _remove_stale_error_record(s3, bucket, ref)
+    # After the user's transcript is stored; never raises (see functions.learning.shadow).
+    run_shadow(audio, transcript, transcribe_seconds, ref)
     return keys["json"]
 
 

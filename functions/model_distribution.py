@@ -12,6 +12,12 @@ Events (JSON)::
     {"action": "rollback", "channel": "canary", "reason": "CER regression on device fleet"}
     {"action": "status"}
     {"action": "refresh"}
+    {"action": "advance"}                      # every active training job one step (scheduled)
+    {"action": "advance", "job_id": "retrain-2026-11-25"}
+
+``advance`` is the learning loop's promotion decision (``functions.learning.promotion``): a
+candidate that passed its gate goes to shadow, then canary, then stable — or is rejected and
+rolled back. A schedule sends it with a constant input; ``edgescribe loop run-once`` does the same.
 
 A malformed event raises ``InvalidEventError`` naming the problem; the invocation fails visibly.
 """
@@ -68,8 +74,14 @@ class RefreshEvent(BaseModel):
     action: Literal["refresh"]
 
 
+class AdvanceEvent(BaseModel):
+    action: Literal["advance"]
+    #: One job; by default every active one.
+    job_id: str | None = None
+
+
 DistributionEvent = Annotated[
-    PublishEvent | PromoteEvent | RollbackEvent | StatusEvent | RefreshEvent,
+    PublishEvent | PromoteEvent | RollbackEvent | StatusEvent | RefreshEvent | AdvanceEvent,
     Field(discriminator="action"),
 ]
 _EVENT = TypeAdapter(DistributionEvent)
@@ -77,7 +89,7 @@ _EVENT = TypeAdapter(DistributionEvent)
 
 def parse_event(
     event: Any,
-) -> PublishEvent | PromoteEvent | RollbackEvent | StatusEvent | RefreshEvent:
+) -> PublishEvent | PromoteEvent | RollbackEvent | StatusEvent | RefreshEvent | AdvanceEvent:
     if isinstance(event, dict) and "action" not in event:
         return RefreshEvent(action="refresh")  # the daily schedule (EventBridge) sends no action
     try:
@@ -114,6 +126,11 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
             reason=request.reason,
         )
         return {"action": "rollback", "states": [s.model_dump(mode="json") for s in states]}
+    if isinstance(request, AdvanceEvent):
+        from functions.learning.promotion import advance_jobs_from_environment
+
+        decisions = advance_jobs_from_environment(service, job_id=request.job_id)
+        return {"action": "advance", "decisions": [d.as_dict() for d in decisions]}
     if isinstance(request, RefreshEvent):
         return {"action": "refresh", "refreshed": service.refresh(actor=FUNCTION_ACTOR)}
     return {"action": "status", "status": service.status().model_dump(mode="json")}

@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
         "--timeout",
         type=float,
         default=None,
-        help="seconds all steps together may wait for results (default: 180)",
+        help="seconds all steps together may wait for results (default: 600)",
     )
     parser.add_argument(
         "--models",

@@ -94,19 +94,8 @@ def _device(
     """A fresh device (no model yet) that pins the stack's signing key; its smoke test is the real
     one (a child process on the bundled clip), observed so the demo can print what it heard."""
     from edge.agent import Agent
-    from edge.config import AgentConfig, validate_config
 
-    assert stack.api is not None
-    config = validate_config(
-        AgentConfig(
-            device_id=DEVICE_ID,
-            api_url=stack.api.url,
-            state_dir=state_dir,
-            trusted_keys=(credentials.trusted_key,),
-            token=credentials.tokens.issue(subject=DEVICE_ID, tenant=TENANT, role="device"),
-            download_grace_seconds=60.0,
-        )
-    )
+    config = device_config(stack, credentials, DEVICE_ID, state_dir)
 
     def observed_smoke_test(model_dir: Path) -> SmokeResult:
         result = _real_smoke_test(config, model_dir)
@@ -115,6 +104,25 @@ def _device(
         return result
 
     return Agent(config, smoke_test=observed_smoke_test)
+
+
+def device_config(
+    stack: LocalStack, credentials: LocalCredentials, device_id: str, state_dir: Path
+) -> AgentConfig:
+    """An agent of ``TENANT`` talking to the local API, pinning the stack's signing key."""
+    from edge.config import AgentConfig, validate_config
+
+    assert stack.api is not None
+    return validate_config(
+        AgentConfig(
+            device_id=device_id,
+            api_url=stack.api.url,
+            state_dir=state_dir,
+            trusted_keys=(credentials.trusted_key,),
+            token=credentials.tokens.issue(subject=device_id, tenant=TENANT, role="device"),
+            download_grace_seconds=60.0,
+        )
+    )
 
 
 def _real_smoke_test(config: AgentConfig, model_dir: Path) -> SmokeResult:

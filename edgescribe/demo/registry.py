@@ -11,6 +11,7 @@ STEP_MODULES: tuple[str, ...] = (
     "edgescribe.demo.api",
     "edgescribe.demo.triton",
     "edgescribe.demo.edge",
+    "edgescribe.demo.loop",
 )
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 DEMO_STACK = "demo"
 #: How long all steps together may wait for results (transcripts, job status) by default.
-DEFAULT_TIMEOUT_SECONDS = 180.0
+DEFAULT_TIMEOUT_SECONDS = 600.0
 
 
 class DemoSetupError(Exception):

@@ -245,6 +245,12 @@ def _silence_handler_logs(cleanup: ExitStack, *, poll: bool, api: bool) -> None:
     if api:
         loggers.append("functions.api")
     loggers.append("models.runtime.fallback")  # "primary failed" warnings: the demo says so itself
+    # powertools child loggers (``<service>.<module>``, e.g. the batch function's shadow runner)
+    # carry their own level, so the parent's does not reach them
+    from functions.learning import shadow  # noqa: F401  (creates its child logger)
+
+    known = list(logging.root.manager.loggerDict)
+    loggers += [name for name in known for parent in list(loggers) if name.startswith(f"{parent}.")]
     for name in loggers:
         logger = logging.getLogger(name)
         cleanup.callback(logger.setLevel, logger.level)

@@ -161,6 +161,14 @@ class DeviceRegistry:
             records.extend(_record_from_item(item) for item in page.get("Items", []))
         return sorted(records, key=lambda record: record.device_id)
 
+    def list_all_devices(self) -> list[DeviceRecord]:
+        """Every device of every tenant: a canary's health gate judges the whole fleet."""
+        records: list[DeviceRecord] = []
+        paginator = self._client.get_paginator("scan")
+        for page in paginator.paginate(TableName=self._table, ConsistentRead=True):
+            records.extend(_record_from_item(item) for item in page.get("Items", []))
+        return sorted(records, key=lambda record: record.device_id)
+
     def summary(self, tenant: str) -> FleetSummary:
         devices = self.list_devices(tenant)
         by_version: dict[str, int] = {}

@@ -4,7 +4,9 @@
   job records, shadow results); one schema per stage boundary.
 - ``quality``: guardrails and routing for one correction (pure functions, no I/O).
 - ``ingest``: reads new feedback from the feedback bucket, deduplicates, stores assessments.
-- ``job_store``: training-job records in the jobs table (one job per trigger window).
+- ``job_store``: training-job records as ``training/jobs/<id>/job.json`` in the models bucket
+  (created once per trigger window, updated with optimistic locking).
+- ``gate``: the evaluation gate (candidate vs stable on the same audio).
 - ``trigger`` / ``launchers``: thresholds and schedule decide; a local process or a SageMaker
   training job runs ``models.learning.job``.
 - ``shadow``: the batch function's sampled shadow inference, stored apart from user transcripts.

@@ -37,7 +37,10 @@ def normalize_text(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
     ascii_text = ascii_text.replace("\u2019", "'").replace("`", "'")
-    ascii_text = re.sub(r"\d", lambda m: f" {_DIGIT_WORDS[m.group(0)]} ", ascii_text)
+    # ``\d`` is every Unicode decimal digit (Limbu, Arabic-Indic, ...): spell each by its value
+    ascii_text = re.sub(
+        r"\d", lambda m: f" {_DIGIT_WORDS[str(unicodedata.digit(m.group(0)))]} ", ascii_text
+    )
     ascii_text = re.sub(r"[^a-z' ]+", " ", ascii_text)
     ascii_text = re.sub(r"(?<![a-z])'|'(?![a-z])", " ", ascii_text)
     return " ".join(ascii_text.split())

@@ -24,7 +24,7 @@ def test_demo_runs_every_step_and_shows_real_results() -> None:
         [*EDGESCRIBE, "demo"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         check=False,
     )
 
@@ -55,6 +55,12 @@ def test_demo_runs_every_step_and_shows_real_results() -> None:
     assert "engine      onnxruntime-edge" in output
     assert "exactly once: 1 stored version" in output
     assert "second flush sent 0" in output
+    # learning loop: corrections → gated candidate → shadow → canary → stable → a device runs it
+    assert "Evaluation gate PASSED: edgescribe-edge v2 vs v1" in output
+    assert "gate_passed → shadow" in output
+    assert "shadow → canary" in output
+    assert "canary → stable" in output
+    assert re.search(r"device demo-kiosk-2: offer 'update' → installed; runs v2", output), output
     assert "stack shut down" in output
     for port in _ports(output):
         assert not _listening(port), f"something still listens on {port} after the demo"
