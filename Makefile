@@ -1,5 +1,5 @@
 # EdgeScribe — every entry point a developer or CI needs.
-#   make demo   set up .venv (no torch) and run the whole product on the local stack
+#   make demo   set up .venv (CPU torch for the learning loop's training job) and run the whole product locally
 #   make test   set up .venv with every extra and run lint, types and the whole test suite
 SHELL := /bin/bash
 PYTHON ?= python3

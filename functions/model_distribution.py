@@ -17,7 +17,7 @@ Events (JSON)::
 
 ``advance`` is the learning loop's promotion decision (``functions.learning.promotion``): a
 candidate that passed its gate goes to shadow, then canary, then stable — or is rejected and
-rolled back. A schedule sends it with a constant input; ``edgescribe loop run-once`` does the same.
+rolled back. Its schedule (``ADVANCE_SCHEDULE``) sends it; ``edgescribe loop run-once`` does the same.
 
 A malformed event raises ``InvalidEventError`` naming the problem; the invocation fails visibly.
 """
@@ -34,6 +34,9 @@ from functions.distribution.channels import Channel
 from functions.distribution.service import service_from_environment
 
 FUNCTION_ACTOR = "edgescribe-model-distribution"
+#: The schedule whose runs advance candidates (``infra.program.SCHEDULED_FUNCTIONS``); any other
+#: schedule, such as the daily one, means ``refresh``.
+ADVANCE_SCHEDULE = "advance-candidates"
 
 
 class InvalidEventError(ValueError):
@@ -91,7 +94,10 @@ def parse_event(
     event: Any,
 ) -> PublishEvent | PromoteEvent | RollbackEvent | StatusEvent | RefreshEvent | AdvanceEvent:
     if isinstance(event, dict) and "action" not in event:
-        return RefreshEvent(action="refresh")  # the daily schedule (EventBridge) sends no action
+        # schedules (EventBridge) send {"source": "edgescribe.schedule", "schedule": <name>}
+        if event.get("schedule") == ADVANCE_SCHEDULE:
+            return AdvanceEvent(action="advance")
+        return RefreshEvent(action="refresh")
     try:
         return _EVENT.validate_python(event)
     except ValidationError as exc:

@@ -100,3 +100,12 @@ def test_advance_event_parses_and_other_events_still_do() -> None:
     assert parse_event({"action": "advance"}).action == "advance"
     assert parse_event({"action": "refresh"}).action == "refresh"
     assert parse_event({"detail-type": "Scheduled Event"}).action == "refresh"
+
+
+def test_the_advance_schedule_advances_and_any_other_schedule_refreshes() -> None:
+    from functions.model_distribution import AdvanceEvent, RefreshEvent, parse_event
+
+    advance = {"source": "edgescribe.schedule", "schedule": "advance-candidates"}
+    daily = {"source": "edgescribe.schedule", "schedule": "refresh-manifests"}
+    assert isinstance(parse_event(advance), AdvanceEvent)
+    assert isinstance(parse_event(daily), RefreshEvent)
