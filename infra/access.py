@@ -35,8 +35,11 @@ MODELS: Final = "models/"
 CHANNELS: Final = "models/channels/"
 TRITON: Final = "triton/"
 FEEDBACK: Final = "feedback/"
-#: SageMaker training jobs write their output here (in the models bucket).
+#: The learning loop's verdict on each feedback record (in the feedback bucket).
+ASSESSMENTS: Final = "assessments/"
+#: Training jobs (records, specs, data manifests, candidates) and their output (models bucket).
 TRAINING: Final = "training/"
+TRAINING_JOBS: Final = "training/jobs/"
 
 READ: Final = ("s3:GetObject", "s3:GetObjectVersion")
 WRITE: Final = ("s3:PutObject",)
@@ -159,16 +162,15 @@ FUNCTION_ACCESS: Final[Mapping[str, FunctionAccess]] = {
     ),
     "retraining-trigger": FunctionAccess(
         objects=(
+            # Reads feedback, writes one assessment per record (If-None-Match: never overwrites).
             ObjectGrant("feedback_bucket", (FEEDBACK,), READ),
-            ObjectGrant("models_bucket", (MODELS,), READ),
+            ObjectGrant("feedback_bucket", (ASSESSMENTS,), READ + WRITE),
+            # The stable channel names the base model; published versions are found by listing.
+            ObjectGrant("models_bucket", (CHANNELS,), READ),
+            # Job records, specs and data manifests. Recordings are referenced by key, never read.
+            ObjectGrant("models_bucket", (TRAINING,), READ + WRITE),
         ),
         listing=("feedback_bucket", "models_bucket"),
-        tables=(
-            TableGrant(
-                "jobs_table",
-                ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"),
-            ),
-        ),
         queues=(_REPORT_FAILED_RUN,),
         starts_training=True,
     ),
@@ -176,8 +178,15 @@ FUNCTION_ACCESS: Final[Mapping[str, FunctionAccess]] = {
         objects=(
             ObjectGrant("models_bucket", (MODELS, TRITON, TRAINING), READ),
             ObjectGrant("models_bucket", (MODELS, TRITON), WRITE),
+            # The learning loop's promotion decision (``advance``): job records it moves along,
+            # the shadow results and the assessed corrections it judges a candidate by.
+            ObjectGrant("models_bucket", (TRAINING_JOBS,), WRITE),
+            ObjectGrant("transcripts_bucket", (SHADOW,), READ),
+            ObjectGrant("feedback_bucket", (ASSESSMENTS,), READ),
         ),
-        listing=("models_bucket",),
+        listing=("models_bucket", "transcripts_bucket", "feedback_bucket"),
+        # ...and the fleet's health for the canary gate (every device's last heartbeat).
+        tables=(TableGrant("devices_table", ("dynamodb:Scan",)),),
         queues=(_REPORT_FAILED_RUN,),
         reads_signing_key=True,
     ),

@@ -32,6 +32,8 @@ from infra.stack_config import PlatformConfig
 SCHEDULED_FUNCTIONS = {
     "retraining": "retraining-trigger",
     "refresh-manifests": "model-distribution",
+    # ``functions.model_distribution.ADVANCE_SCHEDULE``: the learning loop's promotion decision
+    "advance-candidates": "model-distribution",
 }
 #: ``functions.distribution.signing.SIGNING_KEY_SECRET_VARIABLE`` (a test holds the two together).
 SIGNING_KEY_SECRET_VARIABLE = "EDGESCRIBE_SIGNING_KEY_SECRET_ID"  # noqa: S105 - a variable name
@@ -65,7 +67,6 @@ def build_platform(config: PlatformConfig) -> Platform:
     storage = Storage("storage", context, key.arn)
     recordings = storage.buckets["recordings_bucket"]
     models = storage.buckets["models_bucket"]
-    feedback = storage.buckets["feedback_bucket"]
     queues = TranscriptionQueues(
         "transcription",
         context,
@@ -79,7 +80,7 @@ def build_platform(config: PlatformConfig) -> Platform:
     training = TrainingRole(
         "training",
         context,
-        feedback_bucket_arn=feedback.arn,
+        recordings_bucket_arn=recordings.arn,
         models_bucket_arn=models.arn,
         key_arn=key.arn,
     )
@@ -205,6 +206,7 @@ def _functions(platform: Platform, image_tag: str) -> None:
     expressions = {
         "retraining": config.retraining_schedule,
         "refresh-manifests": config.distribution_schedule,
+        "advance-candidates": config.advance_schedule,
     }
     dead_letters = platform.schedule_dead_letters.queue.arn
     for function_key in SCHEDULED_FUNCTIONS.values():

@@ -83,6 +83,7 @@ KEYS: Final[Mapping[str, str]] = {
     "apiCertificateArn": "ACM certificate ARN for apiDomainName",
     "retrainingSchedule": "EventBridge schedule of the retraining trigger (default rate(1 day))",
     "distributionSchedule": "schedule of the manifest refresh (default rate(12 hours))",
+    "advanceSchedule": "schedule of the learning loop's promotion decision (default rate(1 hour))",
     "trainingImageUri": "SageMaker training image the retraining trigger starts (optional)",
     "trainingInstanceType": "SageMaker training instance type (default ml.g5.xlarge)",
 }
@@ -146,6 +147,7 @@ class PlatformConfig:
     oldest_message_alarm_seconds: int
     retraining_schedule: str
     distribution_schedule: str
+    advance_schedule: str
     training_image_uri: str | None
     training_instance_type: str
     inference: InferenceConfig
@@ -283,6 +285,7 @@ def parse_config(stack: str, raw: Mapping[str, str]) -> PlatformConfig:
         # Manifests carry an expiry (a frozen feed is detectable); the model-distribution function
         # re-signs them on this schedule, twice a day so one failed run never lets them lapse.
         distribution_schedule=_schedule(read, "distributionSchedule", "rate(12 hours)"),
+        advance_schedule=_schedule(read, "advanceSchedule", "rate(1 hour)"),
         training_image_uri=read.matching(
             "trainingImageUri", _ECR_IMAGE, "an ECR image URI (<account>.dkr.ecr.<region>...)"
         ),

@@ -94,28 +94,32 @@ class ModelSigningKey(pulumi.ComponentResource):
 
 def training_statements(
     *,
-    feedback_bucket_arn: str,
+    recordings_bucket_arn: str,
     models_bucket_arn: str,
     key_arn: str,
     log_group_arn: str,
     training_image_repository_arn: str | None,
 ) -> list[iam.Statement]:
-    """What a training job may do: read feedback and models, write its output, log (pure)."""
+    """What a training job may do (pure): read its spec, data manifests and the stable checkpoint
+    (``training/``), the audio they reference (``recordings/``, read where it lies, never copied)
+    and the published models the gate compares against (``models/``); write its candidate, gate
+    report and job record (``training/``); log."""
     statements: list[iam.Statement] = [
         {
             "Sid": "ReadTrainingData",
             "Effect": "Allow",
             "Action": ["s3:GetObject"],
             "Resource": [
-                f"{feedback_bucket_arn}/{access.FEEDBACK}*",
+                f"{recordings_bucket_arn}/{access.RECORDINGS}*",
                 f"{models_bucket_arn}/{access.MODELS}*",
+                f"{models_bucket_arn}/{access.TRAINING}*",
             ],
         },
         {
             "Sid": "ListTrainingData",
             "Effect": "Allow",
             "Action": ["s3:ListBucket"],
-            "Resource": [feedback_bucket_arn, models_bucket_arn],
+            "Resource": [models_bucket_arn],
         },
         {
             "Sid": "WriteCandidates",
@@ -174,7 +178,7 @@ class TrainingRole(pulumi.ComponentResource):
         name: str,
         context: AwsContext,
         *,
-        feedback_bucket_arn: pulumi.Input[str],
+        recordings_bucket_arn: pulumi.Input[str],
         models_bucket_arn: pulumi.Input[str],
         key_arn: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
@@ -199,12 +203,12 @@ class TrainingRole(pulumi.ComponentResource):
             f"{name}-policy",
             role=self.role.id,
             policy=pulumi.Output.all(
-                feedback_bucket_arn, models_bucket_arn, key_arn, log_group_arn, context.partition
+                recordings_bucket_arn, models_bucket_arn, key_arn, log_group_arn, context.partition
             ).apply(
                 lambda parts: iam.to_json(
                     iam.policy_document(
                         training_statements(
-                            feedback_bucket_arn=parts[0],
+                            recordings_bucket_arn=parts[0],
                             models_bucket_arn=parts[1],
                             key_arn=parts[2],
                             log_group_arn=parts[3],

@@ -2,7 +2,8 @@
 
 EventBridge Scheduler (not a CloudWatch Events rule) because each schedule carries its own retry
 policy and dead-letter queue, and invokes through a role that may invoke exactly these functions.
-Each run receives ``{"source": "edgescribe.schedule", "schedule": "<name>"}`` as its event.
+Each run receives ``{"source": "edgescribe.schedule", "schedule": "<name>"}`` as its event
+(the distribution function runs on two: ``refresh-manifests`` and ``advance-candidates``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Schedules(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # one function may run on several schedules (the distribution function: refresh, advance)
         function_arns = [arn for _, arn in targets.values()]
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
@@ -62,7 +64,7 @@ class Schedules(pulumi.ComponentResource):
                                 "Sid": "InvokeScheduledFunctions",
                                 "Effect": "Allow",
                                 "Action": ["lambda:InvokeFunction"],
-                                "Resource": sorted(parts[1:]),
+                                "Resource": sorted(set(parts[1:])),
                             },
                             {
                                 "Sid": "ReportUndeliverableRuns",

@@ -43,6 +43,7 @@ def test_schedules_invoke_their_functions_with_retries_and_a_dead_letter_queue()
     expressions = {
         "retraining": "cron(0 3 * * ? *)",
         "refresh-manifests": "rate(12 hours)",
+        "advance-candidates": "rate(1 hour)",
     }
     for name, key in program.SCHEDULED_FUNCTIONS.items():
         schedule = schedules[f"edgescribe-sched-{name}"]
@@ -58,10 +59,25 @@ def test_schedules_invoke_their_functions_with_retries_and_a_dead_letter_queue()
         assert target["input"] == schedule_event(name)
     (policy,) = stack.referencing("aws:iam/rolePolicy:RolePolicy", "role", scheduler_role.id)
     invoke = next(s for s in statements(policy.policy()) if s["Sid"] == "InvokeScheduledFunctions")
-    scheduled = [function_name("sched", key) for key in program.SCHEDULED_FUNCTIONS.values()]
+    scheduled = {function_name("sched", key) for key in program.SCHEDULED_FUNCTIONS.values()}
     assert sorted(invoke["Resource"]) == sorted(
         stack.named("aws:lambda/function:Function", name).state["arn"] for name in scheduled
     )
+
+
+def test_the_distribution_function_reads_each_of_its_schedules_as_the_right_action() -> None:
+    from functions.model_distribution import (
+        ADVANCE_SCHEDULE,
+        AdvanceEvent,
+        RefreshEvent,
+        parse_event,
+    )
+
+    assert program.SCHEDULED_FUNCTIONS[ADVANCE_SCHEDULE] == "model-distribution"
+    for name, key in program.SCHEDULED_FUNCTIONS.items():
+        if key == "model-distribution":
+            expected = AdvanceEvent if name == ADVANCE_SCHEDULE else RefreshEvent
+            assert isinstance(parse_event(json.loads(schedule_event(name))), expected)
 
 
 def test_only_the_retraining_trigger_may_pass_the_training_role(

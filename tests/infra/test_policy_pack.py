@@ -55,12 +55,13 @@ def _expected_reach(stack: str) -> dict[str, dict[str, set[str]]]:
         function_name(stack, "retraining-trigger"): {
             "bucket": {names.feedback_bucket, names.models_bucket},
             "queue": {schedule_dlq},
-            "table": {names.jobs_table},
+            "table": set(),
         },
         function_name(stack, "model-distribution"): {
-            "bucket": {names.models_bucket},
+            # models and channels; shadow results, assessments and the fleet for ``advance``
+            "bucket": {names.models_bucket, names.transcripts_bucket, names.feedback_bucket},
             "queue": {schedule_dlq},
-            "table": set(),
+            "table": {names.devices_table},
         },
     }
 
@@ -92,15 +93,19 @@ def test_each_function_writes_only_under_its_own_prefixes(sagemaker_stack: Deplo
         f"{names.feedback_bucket}/feedback/*",
         f"{names.models_bucket}/models/channels/*",
     }
-    assert (
-        policy_pack.object_writes(sagemaker_stack, function_name(stack, "retraining-trigger"))
-        == set()
-    )
+    # The retraining trigger writes assessments and training jobs, never feedback or models.
+    assert policy_pack.object_writes(
+        sagemaker_stack, function_name(stack, "retraining-trigger")
+    ) == {
+        f"{names.feedback_bucket}/assessments/*",
+        f"{names.models_bucket}/training/*",
+    }
     assert policy_pack.object_writes(
         sagemaker_stack, function_name(stack, "model-distribution")
     ) == {
         f"{names.models_bucket}/models/*",
         f"{names.models_bucket}/triton/*",
+        f"{names.models_bucket}/training/jobs/*",
     }
 
 

@@ -42,6 +42,13 @@ def test_key_prefixes_used_by_policies_match_the_storage_layout() -> None:
     assert storage_layout.channel_history_key("stable", when).startswith(access.CHANNELS)
     assert storage_layout.triton_repository_prefix("edgescribe-cloud").startswith(access.TRITON)
     assert storage_layout.feedback_key("f1", when).startswith(access.FEEDBACK)
+    assert storage_layout.ASSESSMENTS_PREFIX == access.ASSESSMENTS
+    assert storage_layout.assessment_key("f1").startswith(access.ASSESSMENTS)
+    assert storage_layout.TRAINING_PREFIX == access.TRAINING
+    assert storage_layout.training_job_key("retrain-x", "job.json").startswith(access.TRAINING_JOBS)
+    assert storage_layout.TRAINING_JOBS_PREFIX == access.TRAINING_JOBS
+    assert storage_layout.candidate_prefix("retrain-x").startswith(access.TRAINING)
+    assert storage_layout.checkpoint_key("edgescribe-edge", 3).startswith(access.TRAINING)
 
 
 def _lifecycle(stack: DeployedStack, bucket_name: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgescribe.local.moto_server import MotoServer
@@ -170,6 +170,7 @@ def test_the_environment_selects_sagemaker_only_when_an_image_is_configured(
         launcher_from_environment({**SAGEMAKER_ENV, "EDGESCRIBE_TRAINING_OUTPUT_URI": "/tmp/out"})
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(job_id=st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", fullmatch=True))
 def test_training_job_names_are_valid_for_sagemaker_and_allowed_by_iam(job_id: str) -> None:
     name = training_job_name("edgescribe-prod", job_id)
