@@ -51,6 +51,10 @@ CONFIGS = {
         name="cloud", tdnn_channels=384, lstm_hidden=320, lstm_layers=3, attention_heads=8
     ),
     "cnn_rnn": ModelConfig(name="cnn_rnn", kind="cnn_rnn"),
+    # a few thousand parameters: for tests of the training machinery (DDP, SageMaker, pruning)
+    "tiny": ModelConfig(
+        name="tiny", tdnn_channels=32, lstm_hidden=16, lstm_layers=1, attention_heads=2
+    ),
 }
 
 
