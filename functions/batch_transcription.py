@@ -31,8 +31,9 @@ raises deletes the in-progress record, so the retry really runs.
 Heavy things happen once per container: boto3 clients (``functions.common.aws_clients``) and the
 transcriber (``functions.inference.selection.transcriber_from_environment``: in-process onnxruntime
 over ``EDGESCRIBE_MODEL_DIR`` or the released model by default, Triton with onnxruntime fallback
-when infra says so), both on first use rather than at import, so test events and bad uploads never
-load the model.
+when infra says so; with ``EDGESCRIBE_MODEL_CHANNEL=stable`` the in-process model follows the stable
+channel, see ``functions.inference.channel_following``), both on first use rather than at import, so
+test events and bad uploads never load the model.
 """
 
 from __future__ import annotations

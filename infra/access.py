@@ -125,7 +125,8 @@ FUNCTION_ACCESS: Final[Mapping[str, FunctionAccess]] = {
         objects=(
             ObjectGrant("recordings_bucket", (RECORDINGS,), READ),
             ObjectGrant("transcripts_bucket", (TRANSCRIPTS, ERRORS, SHADOW), READ + WRITE + DELETE),
-            # The shadow channel and its model (the learning loop's shadow runs).
+            # The shadow channel and its model (the learning loop's shadow runs), and the stable
+            # channel and its model, which the in-process transcriber follows.
             ObjectGrant("models_bucket", (MODELS,), READ),
         ),
         listing=("recordings_bucket", "transcripts_bucket", "models_bucket"),
@@ -144,7 +145,8 @@ FUNCTION_ACCESS: Final[Mapping[str, FunctionAccess]] = {
             # ...while error records are the batch function's alone: job status only reads them.
             ObjectGrant("transcripts_bucket", (ERRORS,), READ),
             ObjectGrant("feedback_bucket", (FEEDBACK,), READ + WRITE),
-            # Manifests, channel files and pre-signed model downloads for devices...
+            # Manifests, channel files and pre-signed model downloads for devices (and the stable
+            # model the in-process transcriber follows)...
             ObjectGrant("models_bucket", (MODELS,), READ),
             # ...and admins' promote / rollback, which rewrite channel files (never models).
             ObjectGrant("models_bucket", (CHANNELS,), WRITE),

@@ -37,6 +37,11 @@ SCHEDULED_FUNCTIONS = {
 }
 #: ``functions.distribution.signing.SIGNING_KEY_SECRET_VARIABLE`` (a test holds the two together).
 SIGNING_KEY_SECRET_VARIABLE = "EDGESCRIBE_SIGNING_KEY_SECRET_ID"  # noqa: S105 - a variable name
+#: ``functions.inference.selection.MODEL_CHANNEL_VARIABLE`` (a test holds the two together): the
+#: transcribing functions' in-process model follows this channel, so a full rollout (the learning
+#: loop's promote to stable) reaches the cloud's transcripts as well as the devices.
+MODEL_CHANNEL_VARIABLE = "EDGESCRIBE_MODEL_CHANNEL"
+FOLLOWED_CHANNEL = "stable"
 
 
 @dataclass
@@ -232,6 +237,7 @@ def _environment(
     environment: dict[str, pulumi.Input[str]] = {}
     if spec.uses_inference:
         environment.update(inference_environment)
+        environment[MODEL_CHANNEL_VARIABLE] = FOLLOWED_CHANNEL
     if spec.key == "retraining-trigger":
         environment.update(
             {

@@ -47,6 +47,7 @@ LOOP_ENVIRONMENT = {
     "EDGESCRIBE_RETRAIN_MAX_STEPS": "150",
     "EDGESCRIBE_SHADOW_SAMPLE_PERCENT": "100",
     "EDGESCRIBE_SHADOW_CHANNEL_TTL_SECONDS": "0",
+    "EDGESCRIBE_MODEL_CHANNEL_TTL_SECONDS": "0",
 }
 MIN_SHADOW_SAMPLES = 8
 CANARY_DEVICE = "demo-canary-1"
@@ -63,6 +64,7 @@ class LearningLoopStep:
         from edgescribe.local.running_stack import temporary_environment
         from functions.distribution.service import service_from_environment
         from models.learning.clips import load_clips
+        from models.runtime.artifacts import DEFAULT_MODEL_NAME
 
         stack = context.stack
         if stack.api is None or stack.credentials is None:
@@ -108,6 +110,12 @@ class LearningLoopStep:
             _sync(context, canary, expect=candidate)  # its next heartbeat reports v2 healthy
             _expect_status(_tick(context, service, policy), "stable")
             _sync(context, kiosk, expect=candidate)
+            [cloud] = correct_recordings(context, token, [clip], "after")
+            context.say(
+                f"the cloud follows stable too: a new upload is transcribed by {cloud.model}"
+            )
+            if cloud.model != f"{DEFAULT_MODEL_NAME} v{candidate}":
+                raise DemoStepError(f"the batch function still serves {cloud.model}")
             after = _offline_text(kiosk, clip.path)
             context.say(f"kiosk offline, {clip.path.name} ({clip.text!r}):")
             context.say(f"    v{stable} heard {before!r}")

@@ -35,6 +35,8 @@ class CorrectedRecording:
     heard: str
     corrected: str
     feedback_id: str
+    #: ``name vN``: the model that produced ``heard``.
+    model: str
 
 
 def app_token(credentials: LocalCredentials) -> str:
@@ -83,6 +85,7 @@ def correct_recordings(
                 heard=transcript.text,
                 corrected=clip.text,
                 feedback_id=str(receipt["feedback_id"]),
+                model=f"{transcript.model.name} v{transcript.model.version}",
             )
         )
     return corrected

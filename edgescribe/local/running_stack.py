@@ -142,6 +142,9 @@ def run_local_stack(
     with ExitStack() as cleanup:
         server = cleanup.enter_context(run_moto_server(port))
         overrides = {**server.environment(), **names.as_environment()}
+        # the functions serve what the stable channel names, as in the cloud (baked-in model
+        # until something is promoted): a full rollout reaches the batch function and the API too
+        overrides["EDGESCRIBE_MODEL_CHANNEL"] = "stable"
         if quiet:
             overrides["POWERTOOLS_METRICS_DISABLED"] = "true"
         if models_dir is not None:
@@ -245,6 +248,7 @@ def _silence_handler_logs(cleanup: ExitStack, *, poll: bool, api: bool) -> None:
     if api:
         loggers.append("functions.api")
     loggers.append("models.runtime.fallback")  # "primary failed" warnings: the demo says so itself
+    loggers.append("functions.inference.channel_following")  # "no stable channel yet" warnings
     # powertools child loggers (``<service>.<module>``, e.g. the batch function's shadow runner)
     # carry their own level, so the parent's does not reach them
     from functions.learning import shadow  # noqa: F401  (creates its child logger)

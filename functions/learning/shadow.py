@@ -15,10 +15,14 @@ Rules, in the order they are applied (cheapest first, so most records cost a has
    once per ``channel_ttl_seconds`` per container) must name a model that differs from the one
    that produced the user's transcript and, like ``functions.distribution.decision`` rule 2, is
    newer than stable's version of the same model. A rejected candidate's shadow channel is rolled
-   back to stable's version, so it stops here without any extra flag.
+   back to stable's version, so it stops here without any extra flag. When the batch function
+   follows the stable channel (``EDGESCRIBE_MODEL_CHANNEL=stable``,
+   ``functions.inference.channel_following``), the user's transcript names stable's version, so a
+   candidate promoted to stable stops being shadowed here too: it is what users already get.
 3. *Load once.* ``model.onnx`` + ``manifest.json`` are downloaded into a per-version temporary
-   folder once per container and verified by ``models.runtime.artifacts`` (size, sha256) before
-   onnxruntime parses a byte; a version that fails is not retried within ``channel_ttl_seconds``.
+   folder once per container and verified (size, sha256) before onnxruntime parses a byte, by
+   ``functions.inference.published_models`` — the loader the channel-following transcriber uses
+   too; a version that fails is not retried within ``channel_ttl_seconds``.
 4. *Transcribe, compare, store.* ``disagreement`` is the CER of the shadow text against the text
    the user got (``models.runtime.scoring.cer``).
 
@@ -30,8 +34,6 @@ A shadow failure of any kind (missing or corrupt model, storage error, a bug) is
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -45,10 +47,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.distribution.bucketing import in_rollout
 from functions.distribution.channels import ChannelState, ChannelStore
+from functions.inference.published_models import (
+    MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES,  # re-exported: shadow's public constant
+)
+from functions.inference.published_models import (
+    LoadedModel,
+    PublishedModelError,
+    load_published_model,
+)
 from functions.learning.records import ShadowResult, ShadowSide
 from models.runtime import storage_layout
-from models.runtime.artifacts import MANIFEST_FILE
-from models.runtime.manifest import ModelManifest
 from models.runtime.scoring import cer
 from models.runtime.transcript import ModelRef
 
@@ -68,9 +76,6 @@ DEFAULT_SAMPLE_PERCENT: Final = 10.0
 DEFAULT_CHANNEL_TTL_SECONDS: Final = 60.0
 #: Salt of the sampling hash: the recording sample is independent of any device cohort.
 SAMPLE_SALT: Final = "shadow"
-#: A manifest is a few kilobytes; anything this large is not one.
-MAX_MANIFEST_BYTES: Final = 1 << 20
-_DOWNLOAD_BLOCK = 1 << 20
 
 logger = Logger(service="batch-transcription", child=True)
 #: Powertools shares one metric buffer between instances: these land in the batch handler's flush.
@@ -81,8 +86,9 @@ class ShadowConfigurationError(ValueError):
     """``EDGESCRIBE_SHADOW_SAMPLE_PERCENT`` is not a percentage (names the variable and value)."""
 
 
-class ShadowModelError(RuntimeError):
-    """The shadow channel's model cannot be used: missing, oversize, or not what its manifest says."""
+class ShadowModelError(PublishedModelError):
+    """The shadow channel's model cannot be used now (it failed to load less than a channel TTL
+    ago). Download and verification failures are its base, ``PublishedModelError``."""
 
 
 @dataclass
@@ -103,10 +109,13 @@ class _ChannelView:
 
 
 @dataclass(frozen=True)
-class _LoadedModel:
-    model: ModelRef
+class _ShadowModel:
+    loaded: LoadedModel
     transcriber: Transcriber
-    folder: Path
+
+    @property
+    def model(self) -> ModelRef:
+        return self.loaded.model
 
 
 def sample_percent_from_environment() -> float:
@@ -171,7 +180,7 @@ class ShadowRunner:
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._view: _ChannelView | None = None
-        self._loaded: _LoadedModel | None = None
+        self._loaded: _ShadowModel | None = None
         self._failed_at: dict[ModelRef, float] = {}
         self.stats = ShadowStats()
 
@@ -311,64 +320,22 @@ class ShadowRunner:
     def close(self) -> None:
         """Drop the loaded shadow model and its files. Called before loading another: a Lambda
         has memory for stable plus one more model, not for every version ever on trial."""
-        loaded, self._loaded = self._loaded, None
-        if loaded is not None:
-            shutil.rmtree(loaded.folder, ignore_errors=True)
+        shadow, self._loaded = self._loaded, None
+        if shadow is not None:
+            shadow.loaded.remove_files()
 
-    def _load(self, model: ModelRef) -> _LoadedModel:
-        from models.runtime.transcriber import Transcriber
-
-        if self._work_dir is not None:
-            self._work_dir.mkdir(parents=True, exist_ok=True)
-        folder = Path(
-            tempfile.mkdtemp(
-                prefix=f"edgescribe-shadow-{model.name}-v{model.version}-", dir=self._work_dir
-            )
+    def _load(self, model: ModelRef) -> _ShadowModel:
+        loaded = load_published_model(
+            self._s3,
+            self._models_bucket,
+            model,
+            work_dir=self._work_dir,
+            intra_op_threads=self._threads,
+            purpose="shadow",
         )
-        try:
-            self._download(model, folder)
-            # Verifies size and sha256 against the manifest before onnxruntime parses the bytes.
-            transcriber = Transcriber.from_model_dir(
-                folder, engine="onnxruntime-cloud", intra_op_threads=self._threads
-            )
-        except Exception:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
         metrics.add_metric(name="ShadowModelsLoaded", unit=MetricUnit.Count, value=1)
         logger.info("shadow model loaded", extra={"model": model.name, "version": model.version})
-        return _LoadedModel(model=model, transcriber=transcriber, folder=folder)
-
-    def _download(self, model: ModelRef, folder: Path) -> None:
-        manifest_key = storage_layout.manifest_key(model.name, model.version)
-        response = self._s3.get_object(Bucket=self._models_bucket, Key=manifest_key)
-        body = response["Body"].read(MAX_MANIFEST_BYTES + 1)
-        if len(body) > MAX_MANIFEST_BYTES:
-            raise ShadowModelError(f"{manifest_key} is over {MAX_MANIFEST_BYTES} bytes")
-        manifest = ModelManifest.from_json(body)
-        if (manifest.name, manifest.version) != (model.name, model.version):
-            raise ShadowModelError(
-                f"{manifest_key} describes {manifest.name} v{manifest.version}, "
-                f"not {model.name} v{model.version}"
-            )
-        if Path(manifest.file).name != manifest.file or manifest.file in ("", ".", ".."):
-            raise ShadowModelError(f"{manifest_key}: 'file' must be a plain file name")
-        (folder / MANIFEST_FILE).write_bytes(body)
-
-        model_key = storage_layout.model_key(model.name, model.version)
-        response = self._s3.get_object(Bucket=self._models_bucket, Key=model_key)
-        stream = response["Body"]
-        size = int(response.get("ContentLength", 0))
-        if size != manifest.size:
-            stream.close()
-            raise ShadowModelError(
-                f"{model_key} holds {size} bytes, but its manifest says {manifest.size}"
-            )
-        with (folder / manifest.file).open("wb") as handle:
-            try:
-                for block in iter(lambda: stream.read(_DOWNLOAD_BLOCK), b""):
-                    handle.write(block)
-            finally:
-                stream.close()
+        return _ShadowModel(loaded=loaded, transcriber=loaded.transcriber())
 
 
 _runner_lock = threading.Lock()
