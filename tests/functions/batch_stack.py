@@ -118,3 +118,21 @@ def provision_batch_stack(server: MotoServer, monkeypatch: pytest.MonkeyPatch) -
 def altered(message: MessageTypeDef, **fields: str) -> MessageTypeDef:
     """A copy of a received message with some fields replaced (a forged or duplicated delivery)."""
     return cast("MessageTypeDef", {**message, **fields})
+
+
+def emitted_metrics(output: str) -> dict[str, float]:
+    """Sum of every metric the handler flushed as CloudWatch EMF on stdout."""
+    totals: dict[str, float] = {}
+    for line in output.splitlines():
+        try:
+            blob = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(blob, dict) or "_aws" not in blob:
+            continue
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                value = blob[metric["Name"]]
+                values = value if isinstance(value, list) else [value]
+                totals[metric["Name"]] = totals.get(metric["Name"], 0.0) + sum(values)
+    return totals

@@ -3,7 +3,6 @@ real models, and a promote to stable that reaches the cloud's transcripts."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from models.runtime.artifacts import CLOUD_MODEL_NAME, released_model_dir
 from models.runtime.audio import decode_audio
 from models.runtime.transcriber import Transcriber
 from models.runtime.transcript import ModelRef, Transcript
-from tests.functions.batch_stack import BatchStack
+from tests.functions.batch_stack import BatchStack, emitted_metrics
 from tests.functions.learning.loop_models import (
     CANDIDATE_VERSION,
     candidate_dir,
@@ -69,24 +68,6 @@ def _transcribe(stack: BatchStack, key: str, body: bytes) -> Transcript:
     return Transcript.model_validate_json(stack.read(json_key))
 
 
-def _emitted_metrics(output: str) -> dict[str, float]:
-    """Sum of every metric the handler flushed as CloudWatch EMF on stdout."""
-    totals: dict[str, float] = {}
-    for line in output.splitlines():
-        try:
-            blob = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(blob, dict) or "_aws" not in blob:
-            continue
-        for directive in blob["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                value = blob[metric["Name"]]
-                values = value if isinstance(value, list) else [value]
-                totals[metric["Name"]] = totals.get(metric["Name"], 0.0) + sum(values)
-    return totals
-
-
 def test_a_promote_to_stable_changes_the_model_of_the_next_batch_transcript(
     batch_stack: BatchStack,
     service: DistributionService,
@@ -106,7 +87,7 @@ def test_a_promote_to_stable_changes_the_model_of_the_next_batch_transcript(
     cloud = Transcriber.from_model_dir(released_model_dir(CLOUD_MODEL_NAME))
     expected = cloud.transcribe(decode_audio(speech_sample.path), transcript_id="x").text
     assert after.text == expected
-    assert _emitted_metrics(capsys.readouterr().out).get("ModelChannelSwaps") == 1
+    assert emitted_metrics(capsys.readouterr().out).get("ModelChannelSwaps") == 1
 
 
 def test_shadow_stops_once_its_candidate_is_what_stable_serves(
@@ -148,7 +129,7 @@ def test_a_corrupt_stable_model_never_reaches_the_user_and_is_counted(
 
     assert transcript.model == V1
     assert transcript.text
-    metrics = _emitted_metrics(capsys.readouterr().out)
+    metrics = emitted_metrics(capsys.readouterr().out)
     assert metrics.get("ModelChannelFailures") == 1
     assert metrics.get("RecordingsTranscribed") == 1
     assert batch_stack.object_keys("errors/") == []

@@ -21,7 +21,7 @@ from functions.learning.records import JobRecord, ShadowResult
 from functions.learning.shadow import SAMPLE_PERCENT_VARIABLE
 from models.runtime import storage_layout
 from models.runtime.transcript import ModelRef, Transcript
-from tests.functions.batch_stack import BatchStack
+from tests.functions.batch_stack import BatchStack, emitted_metrics
 from tests.functions.learning.loop_models import (
     publish_shadow_candidate,
     publish_stable,
@@ -64,24 +64,6 @@ def _user_visible(stack: BatchStack, recording_id: str) -> dict[str, Any]:
     return visible
 
 
-def _emitted_metrics(output: str) -> dict[str, float]:
-    """Sum of every metric the handler flushed as CloudWatch EMF on stdout."""
-    totals: dict[str, float] = {}
-    for line in output.splitlines():
-        try:
-            blob = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(blob, dict) or "_aws" not in blob:
-            continue
-        for directive in blob["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                value = blob[metric["Name"]]
-                values = value if isinstance(value, list) else [value]
-                totals[metric["Name"]] = totals.get(metric["Name"], 0.0) + sum(values)
-    return totals
-
-
 def test_shadow_result_is_stored_apart_and_the_users_transcript_is_unchanged(
     batch_stack: BatchStack,
     service: DistributionService,
@@ -120,7 +102,7 @@ def test_corrupt_shadow_model_leaves_the_transcript_and_counts_a_failure(
 
     _transcribe(batch_stack, "recordings/acme/call-9.wav", speech_wav)
 
-    metrics = _emitted_metrics(capsys.readouterr().out)
+    metrics = emitted_metrics(capsys.readouterr().out)
     assert metrics.get("ShadowFailures") == 1
     assert metrics.get("RecordingsTranscribed") == 1
     assert "ShadowResultsStored" not in metrics
