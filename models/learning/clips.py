@@ -5,6 +5,9 @@
 - ``domain_eval``: the same drug names in other sentences (the gate's domain set, never trained on);
 - ``replay``: general sentences in several training voices. The first ``REPLAY_TRAIN`` are the
   recipes' replay data; the rest are a general-domain canary set the gate checks for forgetting.
+- ``real_replay`` / ``real_general``: human speech from the training sets (AN4 train,
+  speechocean762, moonshine; licences on each manifest line): replayed beside the synthetic
+  replay, and a second general set for the gate.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CLIPS_DIR = Path(__file__).resolve().parent / "clips"
-CLIP_SETS = ("corrections", "domain_eval", "replay")
+CLIP_SETS = ("corrections", "domain_eval", "replay", "real_replay", "real_general")
 #: Replay clips used for training; the remaining ones form the ``replay_holdout`` canary set.
 REPLAY_TRAIN = 36
 
@@ -37,7 +40,8 @@ def load_clips(name: str) -> list[Clip]:
 
 
 def replay_train() -> list[Clip]:
-    return load_clips("replay")[:REPLAY_TRAIN]
+    """Synthetic and human general speech that fine-tuning mixes into every step."""
+    return load_clips("replay")[:REPLAY_TRAIN] + load_clips("real_replay")
 
 
 def replay_holdout() -> list[Clip]:

@@ -214,8 +214,12 @@ def _run(
 
 
 def default_general_sets() -> list[EvalSet]:
-    """General-domain canary sets shipped with the code: replay hold-out and the demo clips."""
-    sets = [EvalSet("replay_holdout", "general", _clip_pairs(replay_holdout()))]
+    """General-domain canary sets shipped with the code: synthetic replay hold-out, human training
+    speech that is never replayed (forgetting), and the demo clips (held-out voice, AN4 test)."""
+    sets = [
+        EvalSet("replay_holdout", "general", _clip_pairs(replay_holdout())),
+        EvalSet("real_general", "general", _clip_pairs(load_clips("real_general"))),
+    ]
     if SAMPLES_MANIFEST.is_file():
         rows = [json.loads(line) for line in SAMPLES_MANIFEST.read_text().splitlines() if line]
         clips = [Clip(SAMPLES_MANIFEST.parent / row["audio"], row["text"]) for row in rows]

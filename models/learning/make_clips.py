@@ -14,6 +14,12 @@ Three sets, each a manifest in the eval shape (``audio``, ``text``, ``set``):
   the gate's "better on the domain" is measured on sentences the candidate was not trained on.
 - ``replay.jsonl``: general sentences from the synthetic-corpus generator in several training
   voices. Fine-tuning mixes them in so the candidate does not forget general speech.
+- ``real_replay.jsonl`` / ``real_general.jsonl``: human speech from the TRAINING sets of
+  ``../shared/data/speech/train.jsonl`` (CMU AN4 train: BSD-style; speechocean762: CC-BY-4.0;
+  moonshine alnum: MIT; each line keeps its ``source`` and ``license``). The first is replayed
+  during fine-tuning; the second is a general set the gate checks for forgetting (utterances the
+  released model was trained on, so it measures forgetting, not generalization). FSDD (CC-BY-SA)
+  is left out so the repository carries no share-alike material. ``--shared DIR`` points at it.
 
 Held-out voices (pico, flite ``slt``, festival ``cmu_us_slt_arctic_hts``) are never used here.
 Clips are 16 kHz mono OGG/Vorbis (about 10 kB each): lossy, but training never saw anything
@@ -59,6 +65,9 @@ EVAL_CARRIERS = (
 DOMAIN_VOICE = "rms"
 REPLAY_VOICES = (("flite", "kal16"), ("flite", "awb"), ("espeak", "en-us+m3"), ("espeak", "en"))
 REPLAY_COUNT = 48
+#: Human training speech per set: (replay clips, general-gate clips).
+REAL_SETS = {"an4_train": (24, 16), "speechocean762": (16, 8), "moonshine_alnum": (8, 0)}
+REAL_SEED = 20261126
 
 
 def _render(engine: str, voice: str, text: str, out: Path) -> None:
@@ -87,10 +96,61 @@ def _write_set(name: str, rows: list[tuple[str, str, str]]) -> None:
     (LOOP_DIR / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _write_real_sets(shared: Path) -> None:
+    """Copy human training clips (16 kHz OGG) with their source and licence lines."""
+    manifest = shared / "train.jsonl"
+    rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    rng = random.Random(REAL_SEED)
+    chosen: dict[str, list[dict[str, object]]] = {"real_replay": [], "real_general": []}
+    for set_name, (replay_count, general_count) in REAL_SETS.items():
+        # multi-word utterances teach more than single letters; 1.5-8 s keeps batches small
+        pool = [
+            row
+            for row in rows
+            if row["set"] == set_name and 1.5 <= float(row["duration"]) <= 8.0
+        ] or [row for row in rows if row["set"] == set_name]
+        picked = rng.sample(pool, replay_count + general_count)
+        chosen["real_replay"] += picked[:replay_count]
+        chosen["real_general"] += picked[replay_count:]
+    for name, picked in chosen.items():
+        lines = []
+        for index, row in enumerate(picked):
+            filename = f"{name}-{index:03d}.ogg"
+            audio = decode_audio(shared / str(row["audio"]))
+            soundfile.write(
+                LOOP_DIR / filename,
+                audio.samples,
+                16_000,
+                format="OGG",
+                subtype="VORBIS",
+                compression_level=0.9,
+            )
+            entry = {
+                "audio": filename,
+                "text": row["text_norm"],
+                "set": name,
+                "voice": f"human ({row['speaker']}, {row['set']})",
+                "license": row["license"],
+                "source": row["source"],
+            }
+            lines.append(json.dumps(entry))
+        (LOOP_DIR / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def main() -> None:
+    import argparse
+
     from models.data.sentences import SentenceGenerator
 
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--shared", type=Path, default=Path("../shared/data/speech"))
+    parser.add_argument("--only-real", action="store_true", help="only the human-speech sets")
+    args = parser.parse_args()
     LOOP_DIR.mkdir(exist_ok=True)
+    _write_real_sets(args.shared)
+    if args.only_real:
+        return
+
     corrections = [
         ("flite", DOMAIN_VOICE, carrier.format(drug))
         for carrier in TRAIN_CARRIERS
