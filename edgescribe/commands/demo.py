@@ -16,12 +16,12 @@ def register(subparsers: Any) -> None:
         help="run the platform end to end on this machine (local stack, sample clips)",
         description="Starts a moto server, the stack's resources, the queue poller, the API "
         "function and Triton on free ports, runs each demo step (batch transcription, the HTTP "
-        "API, Triton serving, an edge device) and shuts everything down.",
+        "API, Triton serving, an edge device, one learning-loop turn) and shuts everything down.",
     )
     parser.add_argument(
         "--steps",
         default=None,
-        help="comma-separated step names to run (default: all, in order: batch,api,triton,edge)",
+        help="comma-separated step names to run (default: all, in order: batch,api,triton,edge,loop)",
     )
     parser.add_argument(
         "--timeout",
