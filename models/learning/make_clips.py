@@ -105,9 +105,7 @@ def _write_real_sets(shared: Path) -> None:
     for set_name, (replay_count, general_count) in REAL_SETS.items():
         # multi-word utterances teach more than single letters; 1.5-8 s keeps batches small
         pool = [
-            row
-            for row in rows
-            if row["set"] == set_name and 1.5 <= float(row["duration"]) <= 8.0
+            row for row in rows if row["set"] == set_name and 1.5 <= float(row["duration"]) <= 8.0
         ] or [row for row in rows if row["set"] == set_name]
         picked = rng.sample(pool, replay_count + general_count)
         chosen["real_replay"] += picked[:replay_count]

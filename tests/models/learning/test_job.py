@@ -152,7 +152,12 @@ def test_a_job_leaves_a_candidate_its_checkpoint_and_a_gate_report(buckets: Buck
         _read(buckets, storage_layout.training_job_key("retrain-a", "gate.json"))
     )
     assert gate == result.gate
-    assert [item.name for item in gate.sets] == ["domain", "replay_holdout", "real_general", "samples"]
+    assert [item.name for item in gate.sets] == [
+        "domain",
+        "replay_holdout",
+        "real_general",
+        "samples",
+    ]
     found = store.get("retrain-a")
     assert found is not None
     record = found[0]
