@@ -10,10 +10,14 @@ Invariants:
   not overwrite it (``last_heartbeat`` is compared in the condition), so a device's state is the
   newest it reported.
 - Writes are single ``UpdateItem`` calls (no read-modify-write races between containers).
+- *A failed update is remembered.* The edge agent reports a reverted or rejected version once, in
+  ``last_error``, and clears it on the next heartbeat; the registry adds that version to the
+  device's ``failed_versions`` set, so the canary gate still sees it hours later.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,6 +33,15 @@ if TYPE_CHECKING:
 Health = Literal["ok", "degraded", "failing"]
 #: Longest ``last_error`` stored; longer reports are cut (a device must not fill the table).
 MAX_ERROR_CHARS = 2000
+#: How the edge agent (``edge.updater``) reports an update it undid: ``update v7 reverted: ...``
+#: after a failed post-switch health check, ``v7 rejected: ...`` when verification refused it.
+_FAILED_UPDATE = re.compile(r"^(?:update )?v(\d+) (?:reverted|rejected)\b")
+
+
+def failed_update_version(error: str | None) -> int | None:
+    """The model version a device's ``last_error`` says it reverted or rejected, if any."""
+    match = _FAILED_UPDATE.match(error or "")
+    return int(match.group(1)) if match else None
 
 
 class DeviceOwnershipError(Exception):
@@ -60,6 +73,8 @@ class DeviceRecord(BaseModel):
     agent_version: str | None = None
     last_heartbeat: datetime | None = None
     registered_at: datetime
+    #: Versions this device ever reverted or rejected (kept after ``last_error`` is cleared).
+    failed_versions: frozenset[int] = frozenset()
 
 
 class FleetSummary(BaseModel):
@@ -120,13 +135,20 @@ class DeviceRegistry:
             else {"NULL": True},
             ":agent": {"S": report.agent_version} if report.agent_version else {"NULL": True},
         }
-        return self._update(
-            device_id,
-            tenant,
+        expression = (
             "SET tenant = if_not_exists(tenant, :tenant), "
             "registered_at = if_not_exists(registered_at, :now), last_heartbeat = :now, "
             "health = :health, queue_depth = :queue, current_version = :version, "
-            "last_error = :error, agent_version = :agent",
+            "last_error = :error, agent_version = :agent"
+        )
+        failed = failed_update_version(report.last_error)
+        if failed is not None:
+            expression += " ADD failed_versions :failed"
+            values[":failed"] = {"NS": [str(failed)]}
+        return self._update(
+            device_id,
+            tenant,
+            expression,
             values,
             extra_condition="(attribute_not_exists(last_heartbeat) OR last_heartbeat <= :now)",
         )
@@ -241,5 +263,8 @@ def _record_from_item(item: dict[str, Any]) -> DeviceRecord:
             "agent_version": text("agent_version"),
             "last_heartbeat": text("last_heartbeat"),
             "registered_at": text("registered_at"),
+            "failed_versions": frozenset(
+                int(n) for n in item.get("failed_versions", {}).get("NS", [])
+            ),
         }
     )

@@ -25,11 +25,12 @@ rerun (or a crash between the channel change and the job update) never promotes 
     directive withdraws the candidate), which also ends the shadow runs. All pass: canary at
     ``canary_rollout_percent``.
 ``canary`` → **stable** | ``rejected`` | (wait)
-    fleet health from the device registry (heartbeats since the canary began): any device that
-    runs the candidate and reports ``degraded``/``failing``, or reports that it reverted or
-    rejected the candidate (the edge agent's ``last_error``), rolls the canary back (cascading to
-    shadow) and rejects. Otherwise stable once ``canary_soak`` has passed *and* at least
-    ``min_canary_healthy_devices`` devices run the candidate healthy; until then, wait.
+    fleet health from the device registry: any device that, since the canary began, runs the
+    candidate and reports ``degraded``/``failing``, or that *ever* reverted or rejected it (the
+    edge agent's ``last_error``, remembered by the registry as ``failed_versions``), rolls the
+    canary back (cascading to shadow) and rejects. Otherwise stable once ``canary_soak`` has
+    passed *and* at least ``min_canary_healthy_devices`` devices run the candidate healthy (in
+    heartbeats since the canary began); until then, wait.
 
 Every other status is not this module's to change (``skip``; the job is left untouched).
 """
@@ -37,7 +38,6 @@ Every other status is not this module's to change (``skip``; the job is left unt
 from __future__ import annotations
 
 import math
-import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -283,18 +283,24 @@ def canary_health(devices: Iterable[DeviceRecord], version: int, since: datetime
     """Which devices ran ``version`` well, and which failed it, in heartbeats since ``since``.
 
     A device that reverted or rejected the candidate reports its *previous* version, so the edge
-    agent's ``last_error`` (``update v7 reverted: ...``, ``v7 rejected: ...``) is read as well.
+    agent's ``last_error`` (``update v7 reverted: ...``, ``v7 rejected: ...``) is read as well, and
+    the registry's ``failed_versions`` (the same report, kept after the device cleared it): a
+    failure counts however long ago it was reported, since versions are never reused.
     """
-    failed_candidate = re.compile(rf"^(?:update )?v{version} (?:reverted|rejected)\b")
+    from functions.fleet.registry import failed_update_version
+
     healthy: list[str] = []
     unhealthy: list[tuple[str, str]] = []
     for device in devices:
+        error = device.last_error or ""
+        if version in device.failed_versions or failed_update_version(error) == version:
+            unhealthy.append(
+                (device.device_id, error or f"v{version} reverted or rejected earlier")
+            )
+            continue
         if device.last_heartbeat is None or device.last_heartbeat < since:
             continue
-        error = device.last_error or ""
-        if failed_candidate.match(error):
-            unhealthy.append((device.device_id, error))
-        elif device.current_version == version and device.health != "ok":
+        if device.current_version == version and device.health != "ok":
             unhealthy.append(
                 (
                     device.device_id,

@@ -11,6 +11,7 @@ from functions.fleet.registry import (
     DeviceOwnershipError,
     DeviceRegistry,
     HeartbeatReport,
+    failed_update_version,
 )
 from models.runtime.storage_layout import InvalidKeyError
 from tests.functions.batch_stack import BatchStack
@@ -113,3 +114,22 @@ def test_listing_and_summary_are_scoped_to_one_tenant(registry: DeviceRegistry) 
     assert summary.devices == 2
     assert summary.by_version == {"3": 1, "4": 1}
     assert summary.by_health == {"ok": 1, "degraded": 1}
+
+
+def test_a_reverted_update_is_remembered_after_the_device_clears_its_error(
+    registry: DeviceRegistry,
+) -> None:
+    """The agent reports a revert once; the canary gate may look hours later."""
+    start = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    reverted = HeartbeatReport(
+        version=1, health="degraded", last_error="update v2 reverted: smoke test failed"
+    )
+    registry.record_heartbeat("phone-9", "acme", reverted, now=start)
+    rejected = HeartbeatReport(version=1, health="ok", last_error="v3 rejected: bad signature")
+    registry.record_heartbeat("phone-9", "acme", rejected, now=start + timedelta(minutes=1))
+    clean = HeartbeatReport(version=1, health="ok")
+    record = registry.record_heartbeat("phone-9", "acme", clean, now=start + timedelta(minutes=2))
+    assert record.last_error is None
+    assert record.failed_versions == frozenset({2, 3})
+    assert failed_update_version("update v12 reverted: x") == 12
+    assert failed_update_version("download failed: v2 reverted upstream") is None

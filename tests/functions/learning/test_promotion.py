@@ -539,7 +539,26 @@ def test_soaked_canary_without_a_healthy_device_keeps_waiting(loop: Loop, clock:
     assert loop.version("stable") == 1
 
 
-def test_heartbeats_from_before_the_canary_began_do_not_count(loop: Loop, clock: Clock) -> None:
+def test_healthy_heartbeats_from_before_the_canary_began_do_not_count(
+    loop: Loop, clock: Clock
+) -> None:
+    job = loop.job()
+    loop.advance(job)
+    loop.heartbeat("lab-1", 2, "ok")  # a lab device pinned to shadow ran the candidate
+    clock.now += timedelta(minutes=1)
+    loop.agreeing_evidence()
+    loop.advance(job)  # canary begins now
+    clock.now += timedelta(hours=2)
+
+    assert loop.advance(job).to_status == "canary"  # no healthy canary device yet
+    loop.heartbeat("phone-1", 2, "ok")
+    assert loop.advance(job).to_status == "stable"
+
+
+def test_a_device_that_rejected_the_candidate_even_during_shadow_blocks_it(
+    loop: Loop, clock: Clock
+) -> None:
+    """Failures are evidence whenever they happened: a version is never reused."""
     job = loop.job()
     loop.advance(job)
     loop.heartbeat("lab-1", 1, "degraded", "v2 rejected: signature by an unknown key")
@@ -549,7 +568,8 @@ def test_heartbeats_from_before_the_canary_began_do_not_count(loop: Loop, clock:
     clock.now += timedelta(hours=2)
     loop.heartbeat("phone-1", 2, "ok")
 
-    assert loop.advance(job).to_status == "stable"
+    assert loop.advance(job).to_status == "rejected"
+    assert "lab-1" in loop.record().detail
 
 
 def test_advance_all_advances_every_job_and_names_the_ones_that_fail(
@@ -626,3 +646,21 @@ def test_a_latency_ratio_of_a_few_milliseconds_is_not_held_against_the_shadow(lo
     assert evidence.latency_ratio == pytest.approx(2.5)
     action, _ = judge_shadow(evidence, POLICY)
     assert action == "promote"
+
+
+def test_a_revert_reported_before_the_devices_next_clean_heartbeat_still_rejects_the_canary(
+    loop: Loop, clock: Clock
+) -> None:
+    job = loop.to_canary()
+    clock.now += timedelta(minutes=5)
+    loop.heartbeat("phone-1", 2, "ok")
+    loop.heartbeat("phone-2", 1, "degraded", "update v2 reverted: health check after switch failed")
+    clock.now += timedelta(minutes=5)
+    loop.heartbeat("phone-2", 1, "ok")  # the agent cleared its error after reporting it once
+    clock.now += timedelta(hours=2)
+
+    decision = loop.advance(job)
+
+    assert (decision.action, decision.to_status) == ("reject", "rejected")
+    assert "phone-2" in loop.record().detail
+    assert loop.version("stable") == 1
