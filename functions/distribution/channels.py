@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from functions.common.s3_errors import is_missing, is_precondition_failed
 from functions.distribution.errors import ChannelConflictError
 from models.runtime import storage_layout
 from models.runtime.rollback_directive import RollbackDirective
@@ -32,7 +33,6 @@ CHANNELS: tuple[Channel, ...] = get_args(Channel)
 assert set(CHANNELS) == set(storage_layout.CHANNELS), "channel names drifted from storage_layout"
 
 ChangeAction = Literal["promote", "rollback", "refresh"]
-_PRECONDITION_CODES = ("PreconditionFailed", "412", "ConditionalRequestConflict")
 _HISTORY_ATTEMPTS = 1000
 
 
@@ -92,7 +92,7 @@ class ChannelStore:
                 Bucket=self._bucket, Key=storage_layout.channel_key(channel)
             )
         except ClientError as exc:
-            if _error_code(exc) in ("NoSuchKey", "404"):
+            if is_missing(exc):
                 return None
             raise
         body = response["Body"].read()
@@ -123,7 +123,7 @@ class ChannelStore:
                 **condition,  # type: ignore[arg-type]
             )
         except ClientError as exc:
-            if _error_code(exc) in _PRECONDITION_CODES:
+            if is_precondition_failed(exc):
                 raise ChannelConflictError(
                     f"channel {state.channel!r} changed while this {change.action} was prepared; "
                     "read its status and try again"
@@ -145,7 +145,7 @@ class ChannelStore:
                 )
                 return
             except ClientError as exc:
-                if _error_code(exc) not in _PRECONDITION_CODES:
+                if not is_precondition_failed(exc):
                     raise
                 change = change.model_copy(update={"at": change.at + timedelta(microseconds=1)})
         raise ChannelConflictError(
@@ -170,7 +170,3 @@ def _history_prefix(channel: Channel) -> str:
     """The folder of ``channel``'s history keys, derived from the layout (never built by hand)."""
     sample = storage_layout.channel_history_key(channel, datetime(2000, 1, 1))
     return sample.rpartition("/")[0] + "/"
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from functions.common.s3_errors import is_missing, is_precondition_failed
 from functions.distribution.errors import VersionConflictError, VersionNotPublishedError
 from models.runtime import storage_layout
 from models.runtime.manifest import ModelManifest
@@ -42,7 +43,7 @@ class ModelStore:
                 Bucket=self._bucket, Key=storage_layout.manifest_key(name, version)
             )
         except ClientError as exc:
-            if _error_code(exc) in ("NoSuchKey", "404"):
+            if is_missing(exc):
                 return None
             raise
         body = response["Body"].read()
@@ -78,7 +79,7 @@ class ModelStore:
                 **condition,  # type: ignore[arg-type]
             )
         except ClientError as exc:
-            if _error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            if is_precondition_failed(exc):
                 raise VersionConflictError(
                     f"{key} was written by someone else meanwhile; read it and try again"
                 ) from exc
@@ -98,7 +99,7 @@ class ModelStore:
             )
             return
         except ClientError as exc:
-            if _error_code(exc) not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            if not is_precondition_failed(exc):
                 raise
         existing = self._s3.head_object(Bucket=self._bucket, Key=key)
         if existing.get("Metadata", {}).get(SHA256_METADATA) != sha256:
@@ -125,7 +126,3 @@ class ModelStore:
             Params={"Bucket": self._bucket, "Key": storage_layout.model_key(name, version)},
             ExpiresIn=expires_in,
         )
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -38,6 +38,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field, ValidationError
 
 from functions.api.schemas import FeedbackRecord
+from functions.common.s3_errors import is_missing, is_precondition_failed
 from functions.learning import quality
 from functions.learning.quality import DEFAULT_POLICY, QualityPolicy
 from functions.learning.records import Assessment
@@ -56,8 +57,6 @@ MAX_RECORD_BYTES: Final = 256 * 1024
 #: Parallel S3 reads and writes (boto3 clients are thread-safe; the work is network-bound).
 IO_THREADS: Final = 8
 
-_PRECONDITION_CODES: Final = ("PreconditionFailed", "412", "ConditionalRequestConflict")
-_MISSING_CODES: Final = ("NoSuchKey", "404")
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -122,7 +121,7 @@ class AssessmentStore:
                 Bucket=self._bucket, Key=storage_layout.assessment_key(feedback_id)
             )
         except ClientError as exc:
-            if _error_code(exc) in _MISSING_CODES:
+            if is_missing(exc):
                 return None
             raise
         try:
@@ -149,7 +148,7 @@ class AssessmentStore:
                 IfNoneMatch="*",
             )
         except ClientError as exc:
-            if _error_code(exc) in _PRECONDITION_CODES:
+            if is_precondition_failed(exc):
                 return False
             raise
         return True
@@ -236,7 +235,7 @@ def _read_record(
     try:
         response = s3.get_object(Bucket=bucket, Key=obj.key)
     except ClientError as exc:
-        if _error_code(exc) in _MISSING_CODES:
+        if is_missing(exc):
             return None
         raise
     body = response["Body"]
@@ -331,7 +330,3 @@ def _parallel(function: Callable[[_T], _R], items: list[_T]) -> list[_R]:
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
         return list(pool.map(function, items))
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))

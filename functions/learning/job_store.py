@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from functions.common.s3_errors import is_missing, is_precondition_failed
 from functions.learning.records import FINAL_STATUSES, JobRecord, JobStatus
 from models.runtime import storage_layout
 from models.runtime.transcript import ModelRef
@@ -34,9 +35,6 @@ if TYPE_CHECKING:
 
 JOB_FILE: Final = "job.json"
 UPDATE_ATTEMPTS: Final = 5
-
-_PRECONDITION_CODES: Final = ("PreconditionFailed", "412", "ConditionalRequestConflict")
-_MISSING_CODES: Final = ("NoSuchKey", "404")
 
 
 class JobStoreError(Exception):
@@ -94,7 +92,7 @@ class JobStore:
                 Bucket=self._bucket, Key=storage_layout.training_job_key(job_id, JOB_FILE)
             )
         except ClientError as exc:
-            if _error_code(exc) in _MISSING_CODES:
+            if is_missing(exc):
                 return None
             raise
         try:
@@ -190,7 +188,7 @@ class JobStore:
                 **condition,  # type: ignore[arg-type]
             )
         except ClientError as exc:
-            if create_only and _error_code(exc) in _PRECONDITION_CODES:
+            if create_only and is_precondition_failed(exc):
                 return False
             raise
         return True
@@ -201,7 +199,7 @@ class JobStore:
                 Bucket=self._bucket, Key=storage_layout.training_job_key(job_id, filename)
             )
         except ClientError as exc:
-            if _error_code(exc) in _MISSING_CODES:
+            if is_missing(exc):
                 return None
             raise
         data: bytes = response["Body"].read()
@@ -223,11 +221,7 @@ class JobStore:
                 IfMatch=f'"{etag}"',
             )
         except ClientError as exc:
-            if _error_code(exc) in _PRECONDITION_CODES:
+            if is_precondition_failed(exc):
                 return False
             raise
         return True
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from functions.common.s3_errors import error_code
 from functions.distribution.errors import (
     ArtifactMismatchError,
     NothingToRollBackError,
@@ -353,7 +354,7 @@ class PromotionReader:
             self._s3.download_file(self._models_bucket, model_key, str(folder / manifest.file))
         except ClientError as exc:
             raise CandidateUnavailableError(
-                f"cannot read s3://{self._models_bucket}/{model_key}: {_error_code(exc)}"
+                f"cannot read s3://{self._models_bucket}/{model_key}: {error_code(exc) or 'error'}"
             ) from exc
         return manifest
 
@@ -405,7 +406,7 @@ class PromotionReader:
             response = self._s3.get_object(Bucket=self._models_bucket, Key=key)
         except ClientError as exc:
             raise CandidateUnavailableError(
-                f"cannot read s3://{self._models_bucket}/{key}: {_error_code(exc)}"
+                f"cannot read s3://{self._models_bucket}/{key}: {error_code(exc) or 'error'}"
             ) from exc
         body: bytes = response["Body"].read(limit + 1)
         if len(body) > limit:
@@ -779,10 +780,6 @@ class AdvanceFailedError(PromotionError):
         super().__init__(f"{len(failures)} training job(s) could not be advanced: {described}")
         self.decisions = decisions
         self.failures = failures
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "")) or "error"
 
 
 # --- wiring --------------------------------------------------------------------------------------

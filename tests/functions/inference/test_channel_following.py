@@ -37,22 +37,12 @@ from models.runtime.session import AcousticModel
 from models.runtime.transcriber import Transcriber
 from models.runtime.transcript import Engine, ModelRef, Transcript
 from tests.functions.batch_stack import BatchStack
-from tests.functions.learning.loop_models import candidate_dir, publish_stable
+from tests.functions.learning.loop_models import FakeMonotonic, candidate_dir, publish_stable
 
 V1 = ModelRef(name="edgescribe-edge", version=1)
 V2 = ModelRef(name="edgescribe-edge", version=2)
 V3 = ModelRef(name="edgescribe-edge", version=3)
 TTL = 60.0
-
-
-class FakeMonotonic:
-    """A monotonic clock that moves only when the test says so (TTL expiry without sleeping)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(scope="module")

@@ -63,3 +63,13 @@ def stage_candidate(s3: S3Client, bucket: str, job_id: str, root: Path) -> Path:
     for name in ("model.onnx", "manifest.json"):
         s3.put_object(Bucket=bucket, Key=f"{prefix}/{name}", Body=(folder / name).read_bytes())
     return folder
+
+
+class FakeMonotonic:
+    """A monotonic clock that moves only when the test says so (cache expiry without sleeping)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now

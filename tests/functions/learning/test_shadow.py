@@ -29,22 +29,13 @@ from models.runtime.transcript import ModelRef, Transcript
 from tests.functions.batch_stack import BatchStack
 from tests.functions.learning.loop_models import (
     CANDIDATE_VERSION,
+    FakeMonotonic,
     publish_shadow_candidate,
     publish_stable,
 )
 
 REF = storage_layout.RecordingRef(tenant="acme", recording_id="call-7", extension="wav")
 CANDIDATE = ModelRef(name="edgescribe-edge", version=CANDIDATE_VERSION)
-
-
-class FakeMonotonic:
-    """A monotonic clock that moves only when the test says so (cache expiry without sleeping)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(scope="module")
